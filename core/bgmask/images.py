@@ -1,0 +1,180 @@
+"""Turning whatever the caller has (a file, a PIL image in any mode, a numpy array) into the
+two views the pipeline needs: a small RGB picture for the network and the full-size luma that
+guides the edges. Neither view is ever a full-resolution float array.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+# Largest side of the working picture the network input and the guide coefficients come from.
+WORK_SIDE = 1024
+
+
+@dataclass
+class PreparedImage:
+    """The views of one input image that the pipeline uses."""
+
+    width: int
+    height: int
+    # RGB uint8, at most WORK_SIDE on its longer side (aspect ratio kept).
+    small_rgb: np.ndarray
+    # uint8 luma at full size, or None when the caller did not need one.
+    luma: np.ndarray | None
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open an image file with its EXIF orientation applied; clear errors for bad files."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            if image.format != "JPEG":  # JPEGs are decoded later, at the scale needed
+                image.load()
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image bgmask can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(
+            f"{path}: the image is larger than {Image.MAX_IMAGE_PIXELS:,} pixels "
+            "(Pillow's decompression-bomb limit); reduce it first"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
+    _check_size(image.width, image.height, str(path))
+    return image
+
+
+def _check_size(width: int, height: int, what: str) -> None:
+    if width < 1 or height < 1:
+        raise ImageError(f"{what}: the image is empty ({width}x{height})")
+
+
+def prepare_file(path: str | Path, need_luma: bool = True) -> tuple[PreparedImage, Image.Image]:
+    """Views of an image file, decoding large JPEGs at reduced scale where that is enough."""
+    image = open_image(path)
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+        if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr") \
+                and orientation == 1:
+            return _prepare_jpeg(Path(path), image, need_luma), image
+        return prepare_image(ImageOps.exif_transpose(image), need_luma), image
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
+
+
+def _prepare_jpeg(path: Path, image: Image.Image, need_luma: bool) -> PreparedImage:
+    # JPEG can decode at 1/2, 1/4 or 1/8 scale for almost nothing, and can decode only the
+    # luma channel: a 48 MP photo never has to exist as full-size RGB.
+    width, height = image.size
+    small = Image.open(path)
+    small.draft("RGB", _draft_target(width, height))
+    small_rgb = _to_small_rgb(small)
+    luma = None
+    if need_luma:
+        full = Image.open(path)
+        full.draft("L", (width, height))
+        luma = np.asarray(full.convert("L") if full.mode != "L" else _loaded(full))
+    return PreparedImage(width, height, small_rgb, luma)
+
+
+def _loaded(image: Image.Image) -> Image.Image:
+    image.load()
+    return image
+
+
+def _draft_target(width: int, height: int) -> tuple[int, int]:
+    scale = max(width, height) / WORK_SIDE
+    return (max(1, int(width / scale)), max(1, int(height / scale))) if scale > 1 \
+        else (width, height)
+
+
+def prepare_image(image: Image.Image, need_luma: bool = True) -> PreparedImage:
+    """Views of an in-memory PIL image in any mode."""
+    _check_size(image.width, image.height, "image")
+    try:
+        rgb = to_rgb8(image)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"damaged or truncated image ({exc})") from None
+    luma = np.asarray(rgb.convert("L")) if need_luma else None
+    return PreparedImage(image.width, image.height, _to_small_rgb(rgb), luma)
+
+
+def prepare_array(array: np.ndarray, need_luma: bool = True) -> PreparedImage:
+    """Views of an (H, W), (H, W, 1|2|3|4) array: uint8, uint16, or float in [0, 1]."""
+    return prepare_image(array_to_image(array), need_luma)
+
+
+def array_to_image(array: np.ndarray) -> Image.Image:
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (2, 3, 4)):
+        raise ImageError(f"an image array must be HxW or HxWxC with C in 1..4, not {a.shape}")
+    _check_size(a.shape[1], a.shape[0], "image array")
+    a = _to_uint8(a)
+    if a.ndim == 3 and a.shape[2] == 2:  # gray + alpha: the alpha is not the subject
+        a = a[:, :, 0]
+    if a.ndim == 3 and a.shape[2] == 4:
+        a = a[:, :, :3]
+    return Image.fromarray(np.ascontiguousarray(a))
+
+
+def _to_uint8(a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.uint16:
+        return (a >> 8).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
+        top = max(int(a.max()), 1) if a.size else 1
+        return (a.astype(np.float32) * (255.0 / top)).clip(0, 255).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.floating):
+        # Linear-light floats with NaN/Inf from HDR sources: non-finite counts as black.
+        f = np.nan_to_num(a.astype(np.float32, copy=False), nan=0.0, posinf=1.0, neginf=0.0)
+        return (np.clip(f, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    raise ImageError(f"unsupported image array type {a.dtype}")
+
+
+def to_rgb8(image: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy of any PIL mode (the alpha channel is not part of the prediction)."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return array_to_image(_high_depth_array(image)).convert("RGB")
+    if mode == "P" and "transparency" in image.info:
+        return image.convert("RGBA").convert("RGB")
+    return image.convert("RGB")
+
+
+def _high_depth_array(image: Image.Image) -> np.ndarray:
+    a = np.asarray(image)
+    if image.mode.startswith("I;16"):
+        return a.astype(np.uint16)
+    if image.mode == "I":  # 32-bit ints, in practice 16-bit PNG data
+        return (np.clip(a, 0, 65535)).astype(np.uint16)
+    return a  # "F": floats, assumed 0..1
+
+
+def _to_small_rgb(image: Image.Image) -> np.ndarray:
+    image = image if image.mode == "RGB" else to_rgb8(image)
+    w, h = image.size
+    side = max(w, h)
+    if side > WORK_SIDE:
+        scale = WORK_SIDE / side
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                             Image.Resampling.BOX)
+    return np.asarray(image)

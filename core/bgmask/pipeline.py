@@ -1,0 +1,174 @@
+"""From an image to its full-size 8-bit mask: network input, inference, post-processing.
+
+Choices here were measured on ../shared/evaldata against rembg's u2netp pipeline (see
+docs/benchmarks.md): the probability map is scaled by its peak only when the peak says a
+subject was found (so an empty photo stays empty), and a gentle contrast curve narrows the
+blurred ramp that upsampling a 320 px map leaves at every edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .catalogue import DEFAULT_MODEL, InputSpec, get_record
+from .download import ProgressCallback
+from .errors import UsageError
+from .images import PreparedImage, prepare_array, prepare_file, prepare_image
+from .refine import guided_coefficients, upsample_to_uint8
+from .runtime import ModelSession, RuntimeOptions, get_session
+from .store import ModelStore
+
+QUALITIES = ("fast", "best")
+# A map whose peak is below this found no subject; it is left as it is, not stretched.
+SUBJECT_PEAK = 0.5
+# Guided-filter radius (fraction of the working picture's longer side) and regulariser.
+REFINE_RADIUS = 0.004
+REFINE_EPS = 1e-4
+
+ImageSource = str | Path | Image.Image | np.ndarray
+
+
+@dataclass(frozen=True)
+class MaskOptions:
+    # Fit the mask to the photo's own edges (a guided filter on the full-size luma).
+    refine: bool = False
+    # "best" also runs the mirrored photo and averages: twice the time, steadier masks.
+    quality: str = "fast"
+    # A value in (0, 1) gives a hard mask: 255 where the probability reaches it, else 0.
+    threshold: float | None = None
+    invert: bool = False
+    # Slope of the transfer curve around 0.5; 1 leaves the network's soft ramp as it is.
+    contrast: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.quality not in QUALITIES:
+            raise UsageError(f"quality must be one of {', '.join(QUALITIES)}, not {self.quality!r}")
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            raise UsageError(f"threshold must be between 0 and 1 (exclusive), not {self.threshold}")
+        if not 0.1 <= self.contrast <= 10.0:
+            raise UsageError(f"contrast must be between 0.1 and 10, not {self.contrast}")
+
+
+def network_input(small_rgb: np.ndarray, spec: InputSpec, mirrored: bool = False) -> np.ndarray:
+    """The (1, 3, S, S) float32 tensor the network expects."""
+    image = Image.fromarray(small_rgb).resize((spec.size, spec.size), Image.Resampling.LANCZOS)
+    if mirrored:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    x = np.asarray(image, dtype=np.float32) * (1.0 / 255.0)
+    x -= np.asarray(spec.mean, dtype=np.float32)
+    x /= np.asarray(spec.std, dtype=np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+class Masker:
+    """A loaded model, ready to mask any number of images."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, model_file: Path | None = None,
+                 spec: InputSpec | None = None, runtime: RuntimeOptions | None = None,
+                 store: ModelStore | None = None,
+                 progress: ProgressCallback | None = None) -> None:
+        if model_file is not None:
+            model_file = Path(model_file)
+            sidecar = model_file.with_name(model_file.name + ".json")
+            if spec is None:
+                spec = InputSpec.from_sidecar(sidecar) if sidecar.exists() else InputSpec()
+            path, self.model_name = model_file, model_file.stem
+        else:
+            record = get_record(model)
+            spec = spec or record.spec
+            path = (store or ModelStore()).ensure(record, progress)
+            self.model_name = record.name
+        self.session: ModelSession = get_session(path, spec, runtime or RuntimeOptions())
+
+    @property
+    def provider(self) -> str:
+        return self.session.provider
+
+    @property
+    def notice(self) -> str | None:
+        return self.session.notice
+
+    def mask(self, source: ImageSource, options: MaskOptions | None = None) -> np.ndarray:
+        """The (H, W) uint8 mask of a file path, PIL image or numpy array, at full size."""
+        options = options or MaskOptions()
+        need_luma = options.refine
+        if isinstance(source, (str, Path)):
+            prepared, _ = prepare_file(source, need_luma)
+        elif isinstance(source, Image.Image):
+            prepared = prepare_image(source, need_luma)
+        else:
+            prepared = prepare_array(source, need_luma)
+        return self.mask_prepared(prepared, options)
+
+    def probability(self, small_rgb: np.ndarray, quality: str = "fast") -> np.ndarray:
+        """The network's (S, S) map in [0, 1], scaled by its peak when a subject was found."""
+        spec = self.session.spec
+        prob = self.session.run(network_input(small_rgb, spec))[0]
+        if quality == "best":
+            mirrored = self.session.run(network_input(small_rgb, spec, mirrored=True))[0]
+            prob = (prob + mirrored[:, ::-1]) * 0.5
+        peak = float(prob.max())
+        if peak > SUBJECT_PEAK:
+            prob = prob * (1.0 / peak)
+        return prob
+
+    def mask_prepared(self, prepared: PreparedImage, options: MaskOptions) -> np.ndarray:
+        prob = self.probability(prepared.small_rgb, options.quality)
+        out = np.empty((prepared.height, prepared.width), dtype=np.uint8)
+        finish = _transfer(options)
+        if options.refine and prepared.luma is not None:
+            a, b = _refine_coefficients(prepared.small_rgb, prob)
+            luma = prepared.luma
+
+            def combine(planes: list[np.ndarray], y0: int, y1: int) -> np.ndarray:
+                values = planes[0] * luma[y0:y1].astype(np.float32)
+                values *= 1.0 / 255.0
+                values += planes[1]
+                return finish(values)
+
+            upsample_to_uint8([a, b], prepared.width, prepared.height, combine, out)
+        else:
+            upsample_to_uint8([prob], prepared.width, prepared.height,
+                              lambda planes, y0, y1: finish(planes[0]), out)
+        return out
+
+
+def _refine_coefficients(small_rgb: np.ndarray, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = small_rgb.shape[:2]
+    guide = np.asarray(Image.fromarray(small_rgb).convert("L"), dtype=np.float32) / 255.0
+    p = np.asarray(Image.fromarray(prob, mode="F").resize((w, h), Image.Resampling.BILINEAR))
+    radius = max(1, round(REFINE_RADIUS * max(w, h)))
+    return guided_coefficients(guide, p, radius, REFINE_EPS)
+
+
+def _transfer(options: MaskOptions) -> Callable[[np.ndarray], np.ndarray]:
+    """Probability -> final value in [0, 1], applied in place on each strip."""
+    def finish(values: np.ndarray) -> np.ndarray:
+        if options.threshold is not None:
+            values = (values >= options.threshold).astype(np.float32)
+        elif options.contrast != 1.0:
+            values -= 0.5
+            values *= options.contrast
+            values += 0.5
+        if options.invert:
+            np.subtract(1.0, values, out=values)
+        return values
+
+    return finish
+
+
+_default_maskers: dict[str, Masker] = {}
+
+
+def predict_mask(source: ImageSource, options: MaskOptions | None = None,
+                 model: str = DEFAULT_MODEL) -> np.ndarray:
+    """One-call API: the mask of ``source`` with a process-wide model of that name."""
+    masker = _default_maskers.get(model)
+    if masker is None:
+        masker = _default_maskers[model] = Masker(model)
+    return masker.mask(source, options)
