@@ -61,3 +61,8 @@ class WorkerError(BgmaskError):
 
 class ProtocolError(WorkerError):
     """A frame that breaks the worker protocol (bad magic, oversize, malformed header)."""
+
+
+class MalformedRequestError(ProtocolError):
+    """A complete frame whose content is invalid; the stream is still in step, so a worker
+    answers with an error and keeps serving."""

@@ -1,0 +1,121 @@
+"""The worker protocol: framing shared by the worker and its stdlib-only client.
+
+A frame is::
+
+    magic    4 bytes  b"BGMK"
+    hlen     4 bytes  big-endian length of the header (at most MAX_HEADER)
+    plen     8 bytes  big-endian length of the payload (at most MAX_PAYLOAD)
+    header   hlen bytes of UTF-8 JSON, an object with a "type" key
+    payload  plen raw bytes (pixels), possibly empty
+
+Lengths are checked against the bounds before anything is allocated. Messages:
+
+==========  ===============================  ==============================================
+type        from client                      from worker
+==========  ===============================  ==============================================
+hello       {"protocol": 1}                  {"protocol": 1, "version", "providers"}
+mask        {"id", "width", "height",        {"id", "width", "height", "provider",
+            "format", "model", "options"}    "notice"} + payload of width*height bytes
+            + payload of pixels
+progress    -                                {"id", "stage", "done", "total"}
+error       -                                {"id", "error" (class name), "message"}
+bye         {} (the worker exits; so does    -
+            end-of-file on its stdin)
+==========  ===============================  ==============================================
+
+Pixel formats name channels and sample type: ``gray8, graya8, rgb8, rgba8`` (one byte each),
+``gray16 ... rgba16`` (uint16, little-endian), ``grayf32 ... rgbaf32`` (float32 little-endian,
+0..1). Rows are top to bottom, no padding. This module imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, BinaryIO
+
+from .errors import MalformedRequestError, ProtocolError
+
+PROTOCOL_VERSION = 1
+MAGIC = b"BGMK"
+PREFIX = struct.Struct(">4sIQ")
+MAX_HEADER = 64 * 1024
+# 1 GiB: a 16384 x 16384 RGBA 8-bit layer; larger layers must be tiled by the caller.
+MAX_PAYLOAD = 1 << 30
+
+CHANNELS = {"gray": 1, "graya": 2, "rgb": 3, "rgba": 4}
+SAMPLE_BYTES = {"8": 1, "16": 2, "f32": 4}
+
+
+def parse_format(fmt: str) -> tuple[int, int]:
+    """(channels, bytes per sample) of a pixel format name such as ``rgba16``."""
+    for name, channels in CHANNELS.items():
+        depth = fmt[len(name):] if fmt.startswith(name) else None
+        if depth in SAMPLE_BYTES:
+            return channels, SAMPLE_BYTES[depth]
+    known = ", ".join(c + d for c in CHANNELS for d in SAMPLE_BYTES)
+    raise ProtocolError(f"unknown pixel format {fmt!r} (known: {known})")
+
+
+def expected_payload(width: Any, height: Any, fmt: str) -> int:
+    if not (isinstance(width, int) and isinstance(height, int)) or width < 1 or height < 1:
+        raise MalformedRequestError(
+            f"width and height must be positive integers, not {width!r}x{height!r}")
+    channels, sample = parse_format(fmt)
+    return width * height * channels * sample
+
+
+def write_frame(stream: BinaryIO, header: dict[str, Any],
+                payload: bytes | memoryview = b"") -> None:
+    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    if len(head) > MAX_HEADER:
+        raise ProtocolError(f"header of {len(head)} bytes exceeds {MAX_HEADER}")
+    if len(payload) > MAX_PAYLOAD:
+        raise ProtocolError(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+    stream.write(PREFIX.pack(MAGIC, len(head), len(payload)))
+    stream.write(head)
+    if len(payload):
+        stream.write(payload)
+    stream.flush()
+
+
+def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
+    """n bytes, or None on a clean end-of-file before the first byte."""
+    if n == 0:
+        return b""
+    chunks = bytearray()
+    while len(chunks) < n:
+        chunk = stream.read(n - len(chunks))
+        if not chunk:
+            if not chunks:
+                return None
+            raise ProtocolError(f"stream ended after {len(chunks)} of {n} bytes")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def read_frame(stream: BinaryIO, max_payload: int = MAX_PAYLOAD
+               ) -> tuple[dict[str, Any], bytes] | None:
+    """The next (header, payload), or None at a clean end-of-file between frames."""
+    prefix = _read_exact(stream, PREFIX.size)
+    if prefix is None:
+        return None
+    magic, hlen, plen = PREFIX.unpack(prefix)
+    if magic != MAGIC:
+        raise ProtocolError(f"bad frame magic {magic!r}; is something else writing to the pipe?")
+    if hlen > MAX_HEADER:
+        raise ProtocolError(f"header length {hlen} exceeds the bound of {MAX_HEADER}")
+    if plen > max_payload:
+        raise ProtocolError(f"payload length {plen} exceeds the bound of {max_payload}")
+    raw = _read_exact(stream, hlen)
+    payload = _read_exact(stream, plen) if raw is not None else None
+    if raw is None or payload is None:
+        raise ProtocolError("stream ended inside a frame")
+    # The whole frame is read: from here on a bad header leaves the stream in step.
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedRequestError(f"frame header is not JSON: {exc}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        raise MalformedRequestError("frame header must be a JSON object with a string 'type'")
+    return header, payload

@@ -1,0 +1,154 @@
+"""``python -m bgmask.worker``: a long-lived process that keeps models loaded and answers
+mask requests on stdin/stdout in the framing of ``bgmask.protocol``.
+
+stdout carries frames only: anything else that would print there is sent to stderr.
+A request that fails gets an error reply and the worker keeps serving; a stream that has lost
+its framing cannot be trusted again, so the worker answers once and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from . import __version__
+from .errors import BgmaskError, MalformedRequestError, ProtocolError, UsageError
+from .pipeline import Masker, MaskOptions
+from .protocol import PROTOCOL_VERSION, expected_payload, parse_format, read_frame, write_frame
+from .runtime import RuntimeOptions, available_providers
+
+OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    "refine": (bool,), "quality": (str,), "threshold": (float, int, type(None)),
+    "invert": (bool,), "contrast": (float, int),
+}
+DTYPES = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<f4")}
+
+
+def pixels_to_array(payload: bytes, width: int, height: int, fmt: str) -> np.ndarray:
+    channels, sample = parse_format(fmt)
+    size = expected_payload(width, height, fmt)
+    if len(payload) != size:
+        raise MalformedRequestError(
+            f"{width}x{height} {fmt} needs {size} bytes of pixels, {len(payload)} were sent"
+        )
+    a = np.frombuffer(payload, dtype=DTYPES[sample]).reshape(height, width, channels)
+    return a.astype(a.dtype.newbyteorder("=")) if sample > 1 else a
+
+
+def mask_options(raw: Any) -> MaskOptions:
+    if raw is None:
+        return MaskOptions()
+    if not isinstance(raw, dict):
+        raise UsageError("options must be a JSON object")
+    for key, value in raw.items():
+        if key not in OPTION_TYPES:
+            raise UsageError(f"unknown option {key!r} (known: {', '.join(OPTION_TYPES)})")
+        if not isinstance(value, OPTION_TYPES[key]) or (
+                isinstance(value, bool) and bool not in OPTION_TYPES[key]):
+            raise UsageError(f"option {key!r} has the wrong type: {value!r}")
+    return MaskOptions(**raw)
+
+
+class Worker:
+    def __init__(self, stdin: BinaryIO, stdout: BinaryIO, runtime: RuntimeOptions) -> None:
+        self.stdin, self.stdout, self.runtime = stdin, stdout, runtime
+        self.maskers: dict[str, Masker] = {}
+        self.greeted = False
+
+    def serve(self) -> int:
+        while True:
+            request_id = None
+            try:
+                frame = read_frame(self.stdin)
+                if frame is None:
+                    return 0  # the client closed the pipe: a normal end
+                header, payload = frame
+                request_id = header.get("id")
+                kind = header["type"]
+                if kind == "bye":
+                    return 0
+                if kind == "hello":
+                    self.hello(header)
+                elif not self.greeted:
+                    raise MalformedRequestError("send a 'hello' frame before any request")
+                elif kind == "mask":
+                    self.mask(header, payload)
+                else:
+                    raise MalformedRequestError(f"unknown request type {kind!r}")
+            except ProtocolError as exc:
+                self.reply_error(request_id, exc)
+                if not isinstance(exc, MalformedRequestError):
+                    return 3  # framing lost: nothing after this can be trusted
+            except BgmaskError as exc:
+                self.reply_error(request_id, exc)
+            except MemoryError:
+                self.reply_error(request_id, BgmaskError(
+                    "out of memory while masking; close other programs or use a smaller image"))
+            except Exception as exc:  # noqa: BLE001 (a bug must not take the editor's worker down)
+                traceback.print_exc(file=sys.stderr)
+                self.reply_error(request_id, BgmaskError(f"internal error: {exc!r}"),
+                                 "InternalError")
+
+    def reply_error(self, request_id: Any, exc: BaseException, name: str | None = None) -> None:
+        write_frame(self.stdout, {"type": "error", "id": request_id,
+                                  "error": name or type(exc).__name__, "message": str(exc)})
+
+    def hello(self, header: dict[str, Any]) -> None:
+        if header.get("protocol") != PROTOCOL_VERSION:
+            raise MalformedRequestError(
+                f"protocol {header.get('protocol')!r} asked, this worker speaks "
+                f"{PROTOCOL_VERSION}; reinstall bgmask so the plug-in and worker match")
+        self.greeted = True
+        write_frame(self.stdout, {"type": "hello", "protocol": PROTOCOL_VERSION,
+                                  "version": __version__, "providers": available_providers()})
+
+    def masker(self, model: str, request_id: Any) -> Masker:
+        masker = self.maskers.get(model)
+        if masker is None:
+            def progress(done: int, total: int | None) -> None:
+                write_frame(self.stdout, {"type": "progress", "id": request_id,
+                                          "stage": "download", "done": done, "total": total})
+
+            masker = self.maskers[model] = Masker(model, runtime=self.runtime, progress=progress)
+        return masker
+
+    def mask(self, header: dict[str, Any], payload: bytes) -> None:
+        request_id = header.get("id")
+        width, height, fmt = header.get("width"), header.get("height"), header.get("format")
+        if not isinstance(fmt, str):
+            raise MalformedRequestError("a mask request needs a string 'format'")
+        pixels = pixels_to_array(payload, width, height, fmt)  # type: ignore[arg-type]
+        options = mask_options(header.get("options"))
+        model = header.get("model") or "u2netp"
+        if not isinstance(model, str):
+            raise UsageError("model must be a string")
+        masker = self.masker(model, request_id)
+        write_frame(self.stdout, {"type": "progress", "id": request_id, "stage": "inference",
+                                  "done": 0, "total": 1})
+        mask = masker.mask(pixels, options)
+        write_frame(self.stdout, {"type": "mask", "id": request_id, "width": width,
+                                  "height": height, "provider": masker.provider,
+                                  "notice": masker.notice}, memoryview(mask).cast("B"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bgmask.worker", description=__doc__)
+    parser.add_argument("--threads", type=int, default=0, help="inference threads (0: auto)")
+    parser.add_argument("--providers", default=None,
+                        help="comma-separated execution providers, e.g. cuda,cpu")
+    args = parser.parse_args(argv)
+    providers = tuple(args.providers.split(",")) if args.providers else None
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # a stray print must never corrupt the frame stream
+    try:
+        return Worker(stdin, stdout, RuntimeOptions(providers, args.threads)).serve()
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
