@@ -104,6 +104,8 @@ def collect_jobs(inputs: list[Path], output: Path, recursive: bool) -> tuple[lis
             sources.append((item, Path(item.name)))
         else:
             problems.append(f"{item}: no such file or folder")
+    if output.suffix.lower() in IMAGE_SUFFIXES - SUFFIXES.keys():
+        raise UsageError(f"{output}: write .png or .webp (cutouts and masks need lossless alpha)")
     single = (len(inputs) == 1 and not inputs[0].is_dir()
               and output.suffix.lower() in SUFFIXES)
     if single:

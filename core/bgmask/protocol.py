@@ -54,7 +54,7 @@ def parse_format(fmt: str) -> tuple[int, int]:
         if depth in SAMPLE_BYTES:
             return channels, SAMPLE_BYTES[depth]
     known = ", ".join(c + d for c in CHANNELS for d in SAMPLE_BYTES)
-    raise ProtocolError(f"unknown pixel format {fmt!r} (known: {known})")
+    raise MalformedRequestError(f"unknown pixel format {fmt!r} (known: {known})")
 
 
 def expected_payload(width: Any, height: Any, fmt: str) -> int:

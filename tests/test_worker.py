@@ -1,0 +1,123 @@
+"""A real worker process driven through the stdlib client, as the editors will drive it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bgmask.client import WorkerClient, worker_command
+from bgmask.errors import UnknownModelError, UsageError, WorkerError
+from bgmask.protocol import read_frame, write_frame
+
+from .conftest import SAMPLE
+
+
+@pytest.fixture(scope="module")
+def client(model_dir):
+    with WorkerClient(worker_command(sys.executable)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return np.asarray(Image.open(SAMPLE).convert("RGBA"))
+
+
+def test_handshake_reports_versions(client):
+    import bgmask
+
+    client.start()
+    assert client.worker_version == bgmask.__version__
+    assert "CPUExecutionProvider" in client.providers
+
+
+def test_mask_equals_the_core_for_the_same_pixels(client, masker, photo):
+    stages = []
+    reply = client.mask(photo.tobytes(), 512, 512, "rgba8",
+                        progress=lambda stage, done, total: stages.append(stage))
+    assert reply.provider == "CPUExecutionProvider"
+    got = np.frombuffer(reply.mask, np.uint8).reshape(512, 512)
+    assert np.array_equal(got, masker.mask(photo))
+    assert "inference" in stages
+
+
+def test_sixteen_bit_and_float_pixels(client, photo):
+    rgb16 = (photo[:, :, :3].astype("<u2") * 257).tobytes()
+    grayf = (photo[:, :, 0].astype("<f4") / 255).tobytes()
+    a = client.mask(rgb16, 512, 512, "rgb16").mask
+    b = client.mask(grayf, 512, 512, "grayf32").mask
+    assert len(a) == len(b) == 512 * 512
+
+
+def test_errors_are_replies_and_the_worker_keeps_serving(client, photo):
+    with pytest.raises(UnknownModelError):
+        client.mask(photo.tobytes(), 512, 512, "rgba8", model="nope")
+    with pytest.raises(UsageError, match="threshold"):
+        client.mask(photo.tobytes(), 512, 512, "rgba8", options={"threshold": 7})
+    with pytest.raises(UsageError, match="unknown option"):
+        client.mask(photo.tobytes(), 512, 512, "rgba8", options={"colour": 1})
+    pid = client._process.pid
+    assert client.mask(photo.tobytes(), 512, 512, "rgba8").width == 512
+    assert client._process.pid == pid
+
+
+def test_client_refuses_a_wrong_pixel_count_before_sending(client):
+    with pytest.raises(WorkerError, match="needs 12 bytes"):
+        client.mask(b"\0" * 5, 2, 2, "rgb8")
+
+
+def test_raw_protocol_errors_keep_the_worker_alive(model_dir):
+    proc = subprocess.Popen(worker_command(sys.executable), stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)
+    try:
+        write_frame(proc.stdin, {"type": "mask", "id": 1, "width": 1, "height": 1,
+                                 "format": "gray8"}, b"\0")
+        assert read_frame(proc.stdout)[0]["message"].startswith("send a 'hello'")
+        write_frame(proc.stdin, {"type": "hello", "protocol": 1})
+        assert read_frame(proc.stdout)[0]["type"] == "hello"
+        write_frame(proc.stdin, {"type": "mask", "id": 2, "width": 3, "height": 3,
+                                 "format": "rgb8"}, b"\0" * 10)
+        reply = read_frame(proc.stdout)[0]
+        assert reply["type"] == "error" and "27 bytes" in reply["message"]
+        write_frame(proc.stdin, {"type": "launch"})
+        assert "unknown request" in read_frame(proc.stdout)[0]["message"]
+        write_frame(proc.stdin, {"type": "mask", "id": 3, "width": 1, "height": 1,
+                                 "format": "gray8"}, b"\x80")
+        assert read_frame(proc.stdout)[0]["type"] in ("progress", "mask")
+        proc.stdin.close()  # end-of-file: a clean exit
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_bad_magic_gets_one_error_then_the_worker_exits(model_dir):
+    proc = subprocess.run(worker_command(sys.executable), input=b"GARBAGE-GARBAGE-GARBAGE",
+                          capture_output=True, timeout=30)
+    assert proc.returncode == 3
+    assert b"magic" in proc.stdout
+
+
+def test_killed_worker_is_reported_and_the_next_request_starts_a_fresh_one(model_dir, photo):
+    with WorkerClient(worker_command(sys.executable)) as c:
+        c.start()
+        first = c._process.pid
+        os.kill(first, signal.SIGKILL)
+        time.sleep(0.2)
+        with pytest.raises(WorkerError, match="stopped unexpectedly"):
+            c._exchange({"type": "hello", "protocol": 1})
+        reply = c.mask(photo.tobytes(), 512, 512, "rgba8")
+        assert reply.width == 512 and c._process.pid != first
+
+
+def test_missing_worker_python_is_a_clear_error():
+    with pytest.raises(WorkerError, match="BGMASK_PYTHON"):
+        WorkerClient(["/nonexistent/python3", "-m", "bgmask.worker"]).start()
+
