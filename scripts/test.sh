@@ -9,3 +9,6 @@ export BGMASK_MODEL_DIR="$PWD/.cache/models"
 .venv/bin/bgmask models fetch u2netp
 .venv/bin/ruff check core tests bench
 .venv/bin/python -m pytest -q "$@"
+# The benchmark's quick mode, so it cannot rot (it asserts nothing about speed).
+bash bench/setup.sh
+.cache/bench-venv/bin/python bench/run.py --quick --out .cache/benchmarks-quick.md

@@ -1,5 +1,4 @@
 import pytest
-
 from bgmask.catalogue import CATALOGUE, DEFAULT_MODEL, InputSpec, get_record
 from bgmask.errors import ModelLoadError, UnknownModelError
 

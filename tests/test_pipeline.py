@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from bgmask.errors import ImageError, UsageError
 from bgmask.pipeline import Masker, MaskOptions
+from PIL import Image
 
 from .conftest import EVALDATA, SAMPLE
 
@@ -33,7 +32,7 @@ def test_mask_is_full_size_uint8_with_subject_and_background(reference, photo):
 @pytest.mark.parametrize("mode", ["RGBA", "L", "LA", "P", "CMYK", "I;16", "I", "F", "YCbCr"])
 def test_every_pil_mode_gives_a_matching_mask(masker, photo, reference, mode):
     if mode == "I;16":
-        converted = Image.fromarray((np.asarray(photo.convert("L")).astype(np.uint16) * 257))
+        converted = Image.fromarray(np.asarray(photo.convert("L")).astype(np.uint16) * 257)
     elif mode == "F":
         converted = Image.fromarray(np.asarray(photo.convert("L"), dtype=np.float32) / 255.0)
     else:

@@ -2,7 +2,6 @@ import io
 import struct
 
 import pytest
-
 from bgmask.errors import MalformedRequestError, ProtocolError
 from bgmask.protocol import MAGIC, MAX_HEADER, expected_payload, read_frame, write_frame
 

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from bgmask import store as store_module
 from bgmask.catalogue import ModelRecord, Source, get_record
 from bgmask.errors import ModelIntegrityError, ModelUnavailableError

@@ -10,11 +10,10 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from bgmask.client import WorkerClient, worker_command
 from bgmask.errors import UnknownModelError, UsageError, WorkerError
 from bgmask.protocol import read_frame, write_frame
+from PIL import Image
 
 from .conftest import SAMPLE
 

@@ -1,0 +1,97 @@
+"""Mask quality on folders laid out as images/ + masks/ (conventions: ../shared/evaldata).
+
+    python bench/quality.py SET_DIR [--limit N]  ->  JSON rows on stdout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+UNKNOWN = 128  # grabcut's "unknown" band: left out of every score
+
+
+def rows():
+    from bgmask.pipeline import Masker, MaskOptions
+    from rembg import new_session, remove
+
+    session = new_session("u2netp")
+    masker = Masker("u2netp")
+
+    def rembg_mask(path: Path) -> np.ndarray:
+        return np.asarray(remove(Image.open(path), session=session, only_mask=True).convert("L"))
+
+    yield "rembg 2.0.86 u2netp (default)", rembg_mask
+    for label, options in [
+        ("bgmask u2netp (default)", MaskOptions()),
+        ("bgmask u2netp --refine", MaskOptions(refine=True)),
+        ("bgmask u2netp --quality best", MaskOptions(quality="best")),
+        ("bgmask u2netp --contrast 1 (no curve)", MaskOptions(contrast=1.0)),
+    ]:
+        yield label, (lambda path, o=options: masker.mask(path, o))
+
+
+def edge_band(gt: np.ndarray, width: int = 10) -> np.ndarray:
+    binary = Image.fromarray(((gt >= 0.5) * 255).astype(np.uint8))
+    size = 2 * width + 1
+    grown = np.asarray(binary.filter(ImageFilter.MaxFilter(size))) > 0
+    shrunk = np.asarray(binary.filter(ImageFilter.MinFilter(size))) > 0
+    return grown & ~shrunk
+
+
+def score(pred8: np.ndarray, gt8: np.ndarray, alpha: bool) -> dict[str, float]:
+    valid = gt8 != UNKNOWN if not alpha else np.ones(gt8.shape, bool)
+    pred, gt = pred8.astype(np.float64) / 255, gt8.astype(np.float64) / 255
+    p, g = pred[valid], gt[valid]
+    fg = g >= 0.5
+    # F-beta at the 256 thresholds t = 0..255 (pred >= t), for averaging over images.
+    fg_hist = np.bincount(pred8[valid][fg], minlength=256)[::-1].cumsum()[::-1]
+    bg_hist = np.bincount(pred8[valid][~fg], minlength=256)[::-1].cumsum()[::-1]
+    precision = fg_hist / np.maximum(fg_hist + bg_hist, 1)
+    recall = fg_hist / max(fg.sum(), 1)
+    f = 1.3 * precision * recall / np.maximum(0.3 * precision + recall, 1e-12)
+    band = edge_band(gt) & valid
+    inter = ((p >= 0.5) & fg).sum()
+    union = ((p >= 0.5) | fg).sum()
+    return {"mae": float(np.abs(p - g).mean()), "f": f.tolist(),
+            "iou": float(inter / union) if union else 1.0,
+            "band": float(np.abs(pred - gt)[band].mean()) if band.any() else 0.0,
+            "sad": float(np.abs(pred - gt).sum() / 1000)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("set_dir", type=Path)
+    parser.add_argument("--limit", type=int, default=0)
+    args = parser.parse_args()
+    images = sorted((args.set_dir / "images").iterdir())
+    if args.limit:
+        images = images[: args.limit]
+    alpha = "alpha" in args.set_dir.name
+    for label, predict in rows():
+        scores = []
+        for image in images:
+            gt_path = next((args.set_dir / "masks").glob(image.stem + ".*"))
+            gt8 = np.asarray(Image.open(gt_path).convert("L"))
+            pred8 = predict(image)
+            if pred8.shape != gt8.shape:
+                print(f"{image}: size mismatch", file=sys.stderr)
+                continue
+            scores.append(score(pred8, gt8, alpha))
+        row = {"set": args.set_dir.name, "row": label, "n": len(scores),
+               "mae": float(np.mean([s["mae"] for s in scores])),
+               "maxf": float(np.max(np.mean([s["f"] for s in scores], axis=0))),
+               "iou": float(np.mean([s["iou"] for s in scores])),
+               "band": float(np.mean([s["band"] for s in scores]))}
+        if alpha:
+            row["sad"] = float(np.mean([s["sad"] for s in scores]))
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()

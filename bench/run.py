@@ -1,0 +1,172 @@
+"""The benchmark: bgmask beside rembg 2.0.86, same model, same inputs, same run.
+
+    bash bench/setup.sh && .cache/bench-venv/bin/python bench/run.py [--quick]
+
+Writes docs/benchmarks.md (or --out). Nothing here asserts speed: the figures are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "astronaut.png"
+EVALDATA = ROOT.parent / "shared" / "evaldata"
+SIZES = {"1 MP": (1152, 864), "12 MP": (4000, 3000), "48 MP": (8000, 6000)}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import onnxruntime
+
+    return (f"{cpu}, {os.cpu_count()} cores visible, {platform.system()} {platform.machine()}, "
+            f"Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}")
+
+
+def py(*args: object, timeout: int = 1200) -> str:
+    result = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+                            timeout=timeout, env=os.environ | {"PYTHONPATH": str(ROOT / "core")})
+    if result.returncode != 0:
+        raise RuntimeError(f"{args}: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def photos(folder: Path, sizes: dict[str, tuple[int, int]]) -> dict[str, Path]:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for label, (w, h) in sizes.items():
+        path = folder / f"photo-{w}x{h}.jpg"
+        if not path.exists():
+            Image.open(SAMPLE).convert("RGB").resize((w, h), Image.Resampling.BICUBIC).save(
+                path, quality=90)
+        out[label] = path
+    return out
+
+
+def quality_section(quick: bool) -> list[str]:
+    lines = ["## Quality", "",
+             "| set | row | n | MAE | maxF | IoU@0.5 | bandMAE (10 px) | SAD |",
+             "|---|---|---|---|---|---|---|---|"]
+    sets = sorted(p for p in EVALDATA.iterdir() if (p / "images").is_dir()) \
+        if EVALDATA.is_dir() else []
+    if quick:
+        sets = [s for s in sets if s.name == "grabcut"]
+    for set_dir in sets:
+        out = py(ROOT / "bench" / "quality.py", set_dir, "--limit", 3 if quick else 0)
+        for row in map(json.loads, out.splitlines()):
+            sad = f"{row['sad']:.1f}" if "sad" in row else "-"
+            lines.append(f"| {row['set']} | {row['row']} | {row['n']} | {row['mae']:.4f} | "
+                         f"{row['maxf']:.4f} | {row['iou']:.4f} | {row['band']:.4f} | {sad} |")
+    return lines + [""]
+
+
+def speed_section(quick: bool, folder: Path) -> list[str]:
+    sizes = {"1 MP": SIZES["1 MP"]} if quick else SIZES
+    runs = 1 if quick else 5
+    lines = [f"## Speed and peak memory (warm; median of {runs} runs; each in its own process)",
+             "", "| photo | tool | median s | peak RSS MB | bgmask/rembg time | "
+             "bgmask/rembg memory | bgmask/floor time |", "|---|---|---|---|---|---|---|"]
+    for label, path in photos(folder, sizes).items():
+        got = {tool: json.loads(py(ROOT / "bench" / "measure.py", tool, path, runs))
+               for tool in ("rembg", "bgmask", "bgmask-array", "floor")}
+        for tool in ("rembg", "bgmask", "bgmask-array", "floor"):
+            r = got[tool]
+            ratios = ["", "", ""]
+            if tool.startswith("bgmask"):
+                ratios = [f"{r['median_s'] / got['rembg']['median_s']:.2f}",
+                          f"{r['peak_rss_mb'] / got['rembg']['peak_rss_mb']:.2f}",
+                          f"{r['median_s'] / got['floor']['median_s']:.2f}"]
+            lines.append(f"| {label} | {tool} | {r['median_s']:.3f} | {r['peak_rss_mb']:.0f} | "
+                         + " | ".join(ratios) + " |")
+    return lines + ["", "`bgmask` reads the JPEG file; `bgmask-array` gets decoded RGB pixels "
+                    "(as the editors send them); `floor` is the bare `session.run` of u2netp "
+                    "at 320x320.", ""]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cold_and_worker_section(quick: bool, folder: Path) -> list[str]:
+    import numpy as np
+    from bgmask.client import WorkerClient, worker_command
+    from PIL import Image
+
+    photo = photos(folder, {"1 MP": SIZES["1 MP"]})["1 MP"]
+    exe = shutil.which("bgmask", path=str(Path(sys.executable).parent)) or "bgmask"
+    t = time.perf_counter()
+    subprocess.run([exe, photo, "--mask", "-o", folder / "cold.png", "-q"], check=True)
+    cli_s = time.perf_counter() - t
+    pixels = np.asarray(Image.open(photo).convert("RGB"))
+    h, w = pixels.shape[:2]
+    t = time.perf_counter()
+    client = WorkerClient(worker_command(sys.executable))
+    client.mask(pixels.tobytes(), w, h, "rgb8")
+    worker_s = time.perf_counter() - t
+    n = 20 if quick else 200
+    start_rss = rss_mb(client._process.pid)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        client.mask(pixels.tobytes(), w, h, "rgb8")
+        times.append(time.perf_counter() - t)
+    end_rss = rss_mb(client._process.pid)
+    client.close()
+    return ["## Cold start and a long-lived worker (1 MP photo)", "",
+            "| measure | value |", "|---|---|",
+            f"| CLI: new process to mask written | {cli_s:.2f} s |",
+            f"| worker: start + handshake + first mask | {worker_s:.2f} s |",
+            f"| worker: {n} requests in a row, median | {statistics.median(times):.3f} s |",
+            f"| worker RSS after the first request / after {n} more | "
+            f"{start_rss:.0f} MB / {end_rss:.0f} MB ({(end_rss / start_rss - 1) * 100:+.1f}%) |",
+            ""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run in under a minute")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    # rembg finds the very same verified u2netp file there instead of downloading its own.
+    os.environ.setdefault("U2NET_HOME", os.environ.get("BGMASK_MODEL_DIR", ""))
+    folder = ROOT / ".cache" / "bench"
+    command = "bash bench/setup.sh && .cache/bench-venv/bin/python bench/run.py" + \
+        (" --quick" if args.quick else "")
+    started = time.strftime("%Y-%m-%d")
+    body = [f"# Benchmarks{' (quick smoke run)' if args.quick else ''}", "",
+            f"Machine: {machine()}.  ", f"Command: `{command}` ({started}).  ",
+            "Model: u2netp (the same file for both tools).", ""]
+    body += quality_section(args.quick)
+    body += speed_section(args.quick, folder)
+    body += cold_and_worker_section(args.quick, folder)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    notes = ROOT / "docs" / "benchmarks-notes.md"
+    if notes.exists() and not args.quick:
+        body += [notes.read_text()]
+    args.out.write_text("\n".join(body) + "\n")
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
