@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -55,12 +54,6 @@ def grabcut_photos() -> list[Path]:
     if not images:
         pytest.skip("../shared/evaldata is not beside the project")
     return images
-
-
-def worker_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(extra)
-    return env
 
 
 def bgmask_cli() -> list[str]:

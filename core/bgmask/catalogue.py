@@ -7,7 +7,7 @@ A record says where the file comes from, how to check it, and how to feed the ne
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -90,7 +90,6 @@ class ModelRecord:
     md5: str | None = None
     # True only when the file was fetched and its hashes checked on this project's machines.
     verified_here: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _rembg_release(name: str, file_name: str, md5: str, spec: InputSpec, licence: str,

@@ -63,15 +63,15 @@ def _check_size(width: int, height: int, what: str) -> None:
         raise ImageError(f"{what}: the image is empty ({width}x{height})")
 
 
-def prepare_file(path: str | Path, need_luma: bool = True) -> tuple[PreparedImage, Image.Image]:
+def prepare_file(path: str | Path, need_luma: bool = True) -> PreparedImage:
     """Views of an image file, decoding large JPEGs at reduced scale where that is enough."""
     image = open_image(path)
     try:
         orientation = image.getexif().get(0x0112, 1)
         if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr") \
                 and orientation == 1:
-            return _prepare_jpeg(Path(path), image, need_luma), image
-        return prepare_image(ImageOps.exif_transpose(image), need_luma), image
+            return _prepare_jpeg(Path(path), image, need_luma)
+        return prepare_image(ImageOps.exif_transpose(image), need_luma)
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
 

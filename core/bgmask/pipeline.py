@@ -98,7 +98,7 @@ class Masker:
         options = options or MaskOptions()
         need_luma = options.refine
         if isinstance(source, (str, Path)):
-            prepared, _ = prepare_file(source, need_luma)
+            prepared = prepare_file(source, need_luma)
         elif isinstance(source, Image.Image):
             prepared = prepare_image(source, need_luma)
         else:
