@@ -47,6 +47,18 @@ def test_mask_equals_the_core_for_the_same_pixels(client, masker, photo):
     assert "inference" in stages
 
 
+def test_base_mask_is_intersected_with_the_new_mask(client, masker, photo):
+    # An existing layer mask: the left half painted out by hand.
+    base = np.full((512, 512), 255, np.uint8)
+    base[:, :256] = 0
+    reply = client.mask(photo.tobytes(), 512, 512, "rgba8", base_mask=base.tobytes())
+    got = np.frombuffer(reply.mask, np.uint8).reshape(512, 512)
+    expected = masker.mask(photo)
+    assert not got[:, :256].any()
+    assert np.array_equal(got[:, 256:], expected[:, 256:])
+    assert expected[:, :256].any()  # the subject does reach into the painted-out half
+
+
 def test_sixteen_bit_and_float_pixels(client, photo):
     rgb16 = (photo[:, :, :3].astype("<u2") * 257).tobytes()
     grayf = (photo[:, :, 0].astype("<f4") / 255).tobytes()

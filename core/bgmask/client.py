@@ -95,16 +95,25 @@ class WorkerClient:
 
     def mask(self, pixels: bytes | memoryview, width: int, height: int, fmt: str, *,
              model: str = "u2netp", options: Mapping[str, Any] | None = None,
-             progress: ProgressHandler | None = None) -> MaskReply:
-        """The mask of one picture; raises a ``BgmaskError`` subclass with the worker's message."""
+             progress: ProgressHandler | None = None,
+             base_mask: bytes | None = None) -> MaskReply:
+        """The mask of one picture; raises a ``BgmaskError`` subclass with the worker's message.
+
+        With ``base_mask`` (width * height bytes) the reply is intersected with it."""
         if len(pixels) != expected_payload(width, height, fmt):
             raise WorkerError(f"{width}x{height} {fmt} needs {expected_payload(width, height, fmt)}"
                               f" bytes, {len(pixels)} given")
+        if base_mask is not None and len(base_mask) != width * height:
+            raise WorkerError(f"a {width}x{height} base mask needs {width * height} bytes, "
+                              f"{len(base_mask)} given")
         if not self.running:
             self.start()
         self._next_id += 1
         header = {"type": "mask", "id": self._next_id, "width": width, "height": height,
                   "format": fmt, "model": model, "options": dict(options or {})}
+        if base_mask is not None:
+            header["base_mask"] = True
+            pixels = bytes(pixels) + bytes(base_mask)
         reply, payload = self._exchange(header, pixels, progress)
         return MaskReply(payload, int(reply["width"]), int(reply["height"]),
                          str(reply.get("provider", "")), reply.get("notice"))

@@ -15,8 +15,9 @@ type        from client                      from worker
 ==========  ===============================  ==============================================
 hello       {"protocol": 1}                  {"protocol": 1, "version", "providers"}
 mask        {"id", "width", "height",        {"id", "width", "height", "provider",
-            "format", "model", "options"}    "notice"} + payload of width*height bytes
-            + payload of pixels
+            "format", "model", "options",    "notice"} + payload of width*height bytes
+            "base_mask"} + payload of
+            pixels [+ width*height bytes]
 progress    -                                {"id", "stage", "done", "total"}
 error       -                                {"id", "error" (class name), "message"}
 bye         {} (the worker exits; so does    -
@@ -25,7 +26,10 @@ bye         {} (the worker exits; so does    -
 
 Pixel formats name channels and sample type: ``gray8, graya8, rgb8, rgba8`` (one byte each),
 ``gray16 ... rgba16`` (uint16, little-endian), ``grayf32 ... rgbaf32`` (float32 little-endian,
-0..1). Rows are top to bottom, no padding. This module imports only the standard library.
+0..1). Rows are top to bottom, no padding. With ``"base_mask": true`` the pixels are followed by an
+8-bit mask of the same size (an existing layer mask) and the reply is the pixel-wise minimum of
+the two, so adapters can intersect without array code of their own. This module imports only
+the standard library.
 """
 
 from __future__ import annotations

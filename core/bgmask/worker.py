@@ -121,6 +121,12 @@ class Worker:
         width, height, fmt = header.get("width"), header.get("height"), header.get("format")
         if not isinstance(fmt, str):
             raise MalformedRequestError("a mask request needs a string 'format'")
+        base_mask = None
+        if header.get("base_mask"):
+            split = len(payload) - (width * height if isinstance(width, int) and
+                                    isinstance(height, int) else 0)
+            base_mask = np.frombuffer(payload, np.uint8, offset=max(split, 0))
+            payload = payload[:max(split, 0)]
         pixels = pixels_to_array(payload, width, height, fmt)  # type: ignore[arg-type]
         options = mask_options(header.get("options"))
         model = header.get("model") or "u2netp"
@@ -130,6 +136,8 @@ class Worker:
         write_frame(self.stdout, {"type": "progress", "id": request_id, "stage": "inference",
                                   "done": 0, "total": 1})
         mask = masker.mask(pixels, options)
+        if base_mask is not None:
+            np.minimum(mask, base_mask.reshape(mask.shape), out=mask)
         write_frame(self.stdout, {"type": "mask", "id": request_id, "width": width,
                                   "height": height, "provider": masker.provider,
                                   "notice": masker.notice}, memoryview(mask).cast("B"))

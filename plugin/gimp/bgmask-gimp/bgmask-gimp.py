@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""bgmask for GIMP 3: Layer > Mask > Remove Background (AI).
+
+Predicts a soft alpha matte for each selected layer with bgmask's worker, a separate process in
+bgmask's own environment, and writes it as a layer mask (or a selection, or a new layer with the
+mask). The layer's pixels are never changed and everything lands in one undo group.
+
+Sections: imports, registration, dialog, run (read, mask, write), error reporting.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import bgmask_vendor  # noqa: F401  (puts the vendored bgmask on sys.path, before it is imported)
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from bgmask import __version__  # noqa: E402
+from bgmask.adapter import (  # noqa: E402
+    EXISTING,
+    OUTPUTS,
+    QUALITIES,
+    JobSettings,
+    layer_progress,
+    new_client,
+)
+from bgmask.catalogue import CATALOGUE, DEFAULT_MODEL  # noqa: E402
+from bgmask.client import WorkerClient  # noqa: E402
+from bgmask.errors import BgmaskError  # noqa: E402
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+
+PROCEDURE = "python-fu-bgmask-remove-background"
+READWRITE = GObject.ParamFlags.READWRITE
+MASK_FORMAT = "Y u8"  # masks are linear coverage: bytes written in this format are kept as-is
+
+
+# -- registration ---------------------------------------------------------------------------
+
+def _choice(options: dict[str, str]) -> Any:
+    choice = Gimp.Choice.new()
+    for index, (nick, label) in enumerate(options.items()):
+        choice.add(nick, index, label, "")
+    return choice
+
+
+class BgmaskPlugIn(Gimp.PlugIn):
+    def do_query_procedures(self) -> list[str]:
+        return [PROCEDURE]
+
+    def do_set_i18n(self, name: str) -> bool:
+        return False
+
+    def do_create_procedure(self, name: str) -> Gimp.Procedure:
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        procedure.set_image_types("RGB*, GRAY*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE
+                                       | Gimp.ProcedureSensitivityMask.DRAWABLES)
+        procedure.set_menu_label("Remove _Background (AI)...")
+        procedure.add_menu_path("<Image>/Layer/Mask")
+        procedure.add_menu_path("<Layers>/Layers Menu")
+        procedure.set_documentation(
+            "Add an AI background-removal mask to each selected layer",
+            "Predicts the subject of each selected layer on this computer with bgmask and adds "
+            "it as a layer mask (or a selection, or a new layer carrying the mask). The layer's "
+            "pixels are not changed; one undo removes everything.", name)
+        procedure.set_attribution("bgmask developers", "bgmask developers", "2026")
+        models = {r.name: f"{r.name}: {r.description}" for r in CATALOGUE.values()}
+        add_choice = procedure.add_choice_argument
+        add_choice("model", "_Model", "Which network predicts the mask",
+                   _choice(models), DEFAULT_MODEL, READWRITE)
+        procedure.add_boolean_argument("refine", "_Refine edges",
+                                       "Fit the mask's edges to the photo (guided filter)",
+                                       False, READWRITE)
+        add_choice("quality", "_Quality", "Best also masks the mirrored photo and averages",
+                   _choice(QUALITIES), "fast", READWRITE)
+        procedure.add_boolean_argument("invert", "_Invert", "Keep the background instead",
+                                       False, READWRITE)
+        add_choice("existing", "_Existing mask", "What to do with a mask the layer already has",
+                   _choice(EXISTING), "replace", READWRITE)
+        add_choice("output", "_Output", "Where the mask goes",
+                   _choice(OUTPUTS), "mask", READWRITE)
+        return procedure
+
+
+# -- dialog ---------------------------------------------------------------------------------
+
+def ask_settings(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> bool:
+    """The interactive dialog; GIMP stores the values for next time. False: cancelled."""
+    gi.require_version("GimpUi", "3.0")
+    from gi.repository import GimpUi
+
+    GimpUi.init(PROCEDURE)
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, "Remove Background (bgmask)")
+    dialog.fill(None)
+    try:
+        return bool(dialog.run())
+    finally:
+        dialog.destroy()
+
+
+def settings_from(config: Gimp.ProcedureConfig) -> JobSettings:
+    return JobSettings(**{name: config.get_property(name) for name in
+                          ("model", "refine", "quality", "invert", "existing", "output")})
+
+
+# -- run ------------------------------------------------------------------------------------
+
+def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
+        drawables: list[Gimp.Drawable], config: Gimp.ProcedureConfig,
+        data: Any) -> Gimp.ValueArray:
+    layers = [d for d in drawables if isinstance(d, Gimp.Layer) and not d.is_layer_mask()]
+    if not layers:
+        return failure(procedure, "Select one or more layers: bgmask masks layers, not "
+                                  "channels or masks.")
+    if run_mode == Gimp.RunMode.INTERACTIVE and not ask_settings(procedure, config):
+        return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    try:
+        settings = settings_from(config)
+        Gimp.progress_init("Removing background...")
+        # Every mask is computed before the image is touched: a failure leaves it as it was.
+        with new_client() as client:
+            masks = [predict(client, layer, settings, index, len(layers))
+                     for index, layer in enumerate(layers)]
+        write_all(image, layers, masks, settings)
+    except BgmaskError as exc:
+        return failure(procedure, str(exc))
+    except MemoryError:
+        return failure(procedure, "Out of memory while masking: close other images or "
+                                  "programs, or mask a smaller layer.")
+    finally:
+        Gimp.progress_end()
+    Gimp.displays_flush()
+    return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def pixel_format(layer: Gimp.Layer) -> tuple[str, str]:
+    """(babl format, worker format) to read a layer in: 8-bit non-linear whatever the image
+    precision, because the network sees 8-bit sRGB anyway and GEGL converts exactly."""
+    alpha = layer.has_alpha()
+    if layer.is_gray():
+        return ("Y'A u8", "graya8") if alpha else ("Y' u8", "gray8")
+    return ("R'G'B'A u8", "rgba8") if alpha else ("R'G'B' u8", "rgb8")
+
+
+def read(drawable: Gimp.Drawable, babl_format: str) -> bytes:
+    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
+    return bytes(drawable.get_buffer().get(rect, 1.0, babl_format, Gegl.AbyssPolicy.NONE))
+
+
+def predict(client: WorkerClient, layer: Gimp.Layer, settings: JobSettings,
+            index: int, count: int) -> bytes:
+    """The layer's mask at the layer's own size, from the layer's own pixels."""
+    babl_format, worker_format = pixel_format(layer)
+    width, height = layer.get_width(), layer.get_height()
+    base = None
+    old = layer.get_mask()
+    if old is not None and settings.existing == "intersect" and settings.output != "selection":
+        base = read(old, MASK_FORMAT)
+    Gimp.progress_set_text(f"Removing background: {layer.get_name()}")
+    reply = client.mask(read(layer, babl_format), width, height, worker_format,
+                        model=settings.model, options=settings.worker_options(),
+                        progress=layer_progress(index, count, Gimp.progress_update),
+                        base_mask=base)
+    Gimp.progress_update((index + 1) / count)
+    return reply.mask
+
+
+def write_all(image: Gimp.Image, layers: list[Gimp.Layer], masks: list[bytes],
+              settings: JobSettings) -> None:
+    image.undo_group_start()
+    try:
+        for number, (layer, mask) in enumerate(zip(layers, masks, strict=True)):
+            if settings.output == "layer":
+                copy = layer.copy()
+                copy.set_name(f"{layer.get_name()} (bgmask)")
+                image.insert_layer(copy, layer.get_parent(), image.get_item_position(layer))
+                set_mask(copy, mask)
+            elif settings.output == "selection":
+                # A layer mask turned into a selection honours the layer's offsets.
+                had = layer.get_mask()
+                if had is not None:
+                    layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+                temporary = set_mask(layer, mask)
+                op = Gimp.ChannelOps.REPLACE if number == 0 else Gimp.ChannelOps.ADD
+                image.select_item(op, temporary)
+                layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+                if had is not None:
+                    layer.add_mask(had)
+            else:
+                set_mask(layer, mask)
+    finally:
+        image.undo_group_end()
+
+
+def set_mask(layer: Gimp.Layer, mask: bytes) -> Gimp.LayerMask:
+    """Replaces the layer's mask with these bytes (add/remove are what GIMP's undo records)."""
+    if layer.get_mask() is not None:
+        layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+    if not layer.has_alpha():
+        layer.add_alpha()  # GIMP masks need an alpha channel; colour pixels stay as they are
+    width, height = layer.get_width(), layer.get_height()
+    new = layer.create_mask(Gimp.AddMaskType.WHITE)
+    layer.add_mask(new)
+    buffer = new.get_buffer()
+    buffer.set(Gegl.Rectangle.new(0, 0, width, height), MASK_FORMAT, mask)
+    buffer.flush()
+    new.update(0, 0, width, height)
+    return new
+
+
+# -- error reporting ------------------------------------------------------------------------
+
+def failure(procedure: Gimp.Procedure, message: str) -> Gimp.ValueArray:
+    """An execution error GIMP shows to the user (and returns to a calling script)."""
+    text = f"bgmask {__version__}: {message}"
+    return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR,
+                                       GLib.Error.new_literal(GLib.quark_from_string("bgmask"),
+                                                              text, 0))
+
+
+Gimp.main(BgmaskPlugIn.__gtype__, sys.argv)

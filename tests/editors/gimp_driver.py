@@ -1,0 +1,205 @@
+# Runs inside gimp-console-3.0 (python-fu-eval batch interpreter), not under pytest.
+# Reads job.json from the working folder, drives bgmask's procedure through the PDB in each
+# scenario, and writes result.json plus raw mask files for the test on the host to check.
+# Each scenario is independent: one that raises is recorded and the others still run.
+import hashlib
+import json
+import os
+import traceback
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+WORK = os.environ.get("BGMASK_TEST_WORK", os.getcwd())
+JOB = json.load(open(os.path.join(WORK, "job.json")))
+PROCEDURE = "python-fu-bgmask-remove-background"
+results = {}
+
+
+def load(path):
+    return Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(path))
+
+
+def raw(drawable, fmt):
+    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
+    return bytes(drawable.get_buffer().get(rect, 1.0, fmt, Gegl.AbyssPolicy.NONE))
+
+
+def colour_digest(layer):
+    # The colour channels only: adding a mask may add an alpha channel, never changes colours.
+    fmt = "Y' u16" if layer.is_gray() else "R'G'B' u16"
+    return hashlib.sha256(raw(layer, fmt)).hexdigest()
+
+
+def run_bgmask(image, layers, **arguments):
+    procedure = Gimp.get_pdb().lookup_procedure(PROCEDURE)
+    if procedure is None:
+        raise RuntimeError(f"{PROCEDURE} is not registered")
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", layers)
+    for name, value in arguments.items():
+        config.set_property(name, value)
+    result = procedure.run(config)
+    status = result.index(0)
+    message = None
+    if status != Gimp.PDBStatusType.SUCCESS:
+        error = result.index(1) if result.length() > 1 else None
+        message = getattr(error, "message", None) or str(error)
+    return status == Gimp.PDBStatusType.SUCCESS, message
+
+
+def save_mask(name, layer):
+    mask = layer.get_mask()
+    if mask is None:
+        return None
+    data = raw(mask, "Y u8")
+    path = os.path.join(WORK, f"{name}.mask")
+    with open(path, "wb") as f:
+        f.write(data)
+    return {"file": path, "width": mask.get_width(), "height": mask.get_height()}
+
+
+def state(image):
+    """Everything a failed run must leave as it was."""
+    return [(layer.get_name(), layer.get_width(), layer.get_height(), layer.get_offsets()[1:],
+             layer.get_mask() is not None, layer.has_alpha(), colour_digest(layer))
+            for layer in image.get_layers()]
+
+
+def scenario(name):
+    def wrap(fn):
+        if name not in JOB["scenarios"]:
+            return fn
+        try:
+            results[name] = fn()
+        except Exception:  # noqa: BLE001 (recorded for the test to report)
+            results[name] = {"exception": traceback.format_exc()}
+        return fn
+    return wrap
+
+
+PHOTO = JOB["photo"]
+
+
+@scenario("basic")
+def basic():
+    image = load(PHOTO)
+    layer = image.get_layers()[0]
+    before = colour_digest(layer)
+    ok, message = run_bgmask(image, [layer])
+    return {"ok": ok, "message": message, "mask": save_mask("basic", layer),
+            "colours_unchanged": colour_digest(layer) == before,
+            "layers": len(image.get_layers())}
+
+
+@scenario("two_layers_offset")
+def two_layers_offset():
+    image = load(PHOTO)
+    first = image.get_layers()[0]
+    second = first.copy()
+    image.insert_layer(second, None, 0)
+    second.set_offsets(37, -21)  # partly outside the canvas
+    image.resize(image.get_width() - 60, image.get_height() - 40, -10, -10)
+    image.set_selected_layers([first, second])
+    ok, message = run_bgmask(image, [first, second])
+    return {"ok": ok, "message": message, "first": save_mask("two_first", first),
+            "second": save_mask("two_second", second),
+            "second_offsets": list(second.get_offsets()[1:])}
+
+
+@scenario("high_depth")
+def high_depth():
+    out = {}
+    for label, precision in (("u16", Gimp.Precision.U16_NON_LINEAR),
+                             ("float", Gimp.Precision.FLOAT_LINEAR)):
+        image = load(PHOTO)
+        image.convert_precision(precision)
+        layer = image.get_layers()[0]
+        ok, message = run_bgmask(image, [layer])
+        out[label] = {"ok": ok, "message": message, "mask": save_mask(f"depth_{label}", layer)}
+    return out
+
+
+@scenario("grayscale")
+def grayscale():
+    image = load(PHOTO)
+    image.convert_grayscale()
+    layer = image.get_layers()[0]
+    before = colour_digest(layer)
+    ok, message = run_bgmask(image, [layer])
+    return {"ok": ok, "message": message, "mask": save_mask("gray", layer),
+            "colours_unchanged": colour_digest(layer) == before}
+
+
+@scenario("existing_mask")
+def existing_mask():
+    out = {}
+    for mode in ("replace", "intersect"):
+        image = load(PHOTO)
+        layer = image.get_layers()[0]
+        layer.add_alpha()
+        old = layer.create_mask(Gimp.AddMaskType.WHITE)
+        layer.add_mask(old)
+        w, h = layer.get_width(), layer.get_height()
+        # The left half painted out by hand.
+        half = bytes([0] * (w // 2) + [255] * (w - w // 2)) * h
+        old.get_buffer().set(Gegl.Rectangle.new(0, 0, w, h), "Y u8", half)
+        ok, message = run_bgmask(image, [layer], existing=mode)
+        out[mode] = {"ok": ok, "message": message, "mask": save_mask(f"existing_{mode}", layer)}
+    return out
+
+
+@scenario("group_and_text")
+def group_and_text():
+    image = load(PHOTO)
+    layer = image.get_layers()[0]
+    group = Gimp.GroupLayer.new(image, "group")
+    image.insert_layer(group, None, 0)
+    inner = layer.copy()
+    image.insert_layer(inner, group, 0)
+    out = {}
+    ok, message = run_bgmask(image, [group])
+    out["group"] = {"ok": ok, "message": message, "mask": save_mask("group", group)}
+    font = Gimp.context_get_font()
+    text = Gimp.TextLayer.new(image, "bgmask", font, 120.0, Gimp.Unit.pixel())
+    image.insert_layer(text, None, 0)
+    ok, message = run_bgmask(image, [text])
+    out["text"] = {"ok": ok, "message": message, "has_mask": text.get_mask() is not None}
+    return out
+
+
+@scenario("outputs")
+def outputs():
+    out = {}
+    image = load(PHOTO)
+    layer = image.get_layers()[0]
+    ok, message = run_bgmask(image, [layer], output="selection")
+    empty = Gimp.Selection.is_empty(image)
+    out["selection"] = {"ok": ok, "message": message, "selection_empty": empty,
+                        "layer_has_mask": layer.get_mask() is not None}
+    image = load(PHOTO)
+    layer = image.get_layers()[0]
+    ok, message = run_bgmask(image, [layer], output="layer")
+    layers = image.get_layers()
+    out["layer"] = {"ok": ok, "message": message, "layers": [x.get_name() for x in layers],
+                    "original_has_mask": layer.get_mask() is not None,
+                    "new": save_mask("new_layer", layers[0]) if len(layers) > 1 else None}
+    return out
+
+
+@scenario("failure_leaves_image")
+def failure_leaves_image():
+    image = load(PHOTO)
+    layer = image.get_layers()[0]
+    before = state(image)
+    ok, message = run_bgmask(image, [layer])
+    return {"ok": ok, "message": message, "unchanged": state(image) == before}
+
+
+with open(os.path.join(WORK, "result.json"), "w") as f:
+    json.dump(results, f, indent=1)

@@ -1,0 +1,112 @@
+"""Runs GIMP 3 for the end-to-end tests: in the Debian 13 chroot that ``gimp-chroot.sh``
+provisions (or on a Debian 13 host directly), as an unprivileged user, headless."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+USER, UID = "gimpuser", 4242
+HOME = Path("/home") / USER
+DEPS_PYTHON = "/opt/bgmask-deps/bin/python"  # onnxruntime, numpy, pillow, platformdirs
+
+sys.path.insert(0, str(REPO / "installers"))
+from bgmask_installer.stage import stage_gimp  # noqa: E402
+
+
+def gimp_root() -> Path | None:
+    """The provisioned root, or None (the test is skipped, or fails where editors are required)."""
+    out = subprocess.run(["bash", str(HERE / "gimp-chroot.sh"), "root"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    root = Path(out)
+    return root if (root / ".bgmask-recipe").is_file() else None
+
+
+def require_gimp() -> Path:
+    root = gimp_root()
+    if root is None or os.geteuid() != 0:
+        why = "GIMP 3 is not provisioned (run tests/editors/gimp-chroot.sh provision as root)"
+        if os.environ.get("BGMASK_REQUIRE_EDITORS"):
+            pytest.fail(why)
+        pytest.skip(why)
+    return root
+
+
+@dataclass
+class GimpRun:
+    root: Path
+    work: Path  # the work folder as seen from the host
+    returncode: int
+    output: str
+    seconds: float
+
+    def inside(self, path: Path) -> Path:
+        """A path inside the chroot as the host sees it."""
+        return self.root / path.relative_to("/")
+
+    def results(self) -> dict:
+        path = self.work / "result.json"
+        if not path.exists():
+            raise AssertionError(f"GIMP wrote no result (exit {self.returncode}):\n"
+                                 f"{self.output[-4000:]}")
+        return json.loads(path.read_text())
+
+    def mask_file(self, name: str) -> Path:
+        return self.work / f"{name}.mask"
+
+
+def chown(path: Path) -> None:
+    for p in [path, *path.rglob("*")]:
+        os.chown(p, UID, UID, follow_symlinks=False)
+
+
+def install_worker_source(root: Path) -> None:
+    """bgmask from this checkout, importable by the chroot's dependency environment."""
+    src = root / "opt/bgmask-src"
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(REPO / "core" / "bgmask", src / "bgmask",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    site = next((root / "opt/bgmask-deps/lib").glob("python3*/site-packages"))
+    (site / "bgmask-src.pth").write_text("/opt/bgmask-src\n")
+
+
+def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: Path,
+             env: dict[str, str] | None = None, timeout: float = 600) -> GimpRun:
+    """Stages the plug-in into a fresh GIMP profile, then runs the driver on ``job``."""
+    home = root / HOME.relative_to("/")
+    profile = home / ".config" / "GIMP"
+    shutil.rmtree(profile / "3.0" / "plug-ins", ignore_errors=True)
+    stage_gimp(profile / "3.0" / "plug-ins")
+    install_worker_source(root)
+    work = home / "bgmask-test" / name
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "models").mkdir(parents=True)
+    shutil.copyfile(model_file, work / "models" / model_file.name)
+    for photo in photos:
+        shutil.copyfile(photo, work / photo.name)
+    shutil.copyfile(HERE / "gimp_driver.py", work / "gimp_driver.py")
+    inner_work = HOME / "bgmask-test" / name
+    job = {**job, "photo": str(inner_work / photos[0].name)}
+    (work / "job.json").write_text(json.dumps(job))
+    chown(home)
+    variables = {"HOME": str(HOME), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+                 "BGMASK_PYTHON": DEPS_PYTHON, "BGMASK_MODEL_DIR": str(inner_work / "models"),
+                 "BGMASK_TEST_WORK": str(inner_work), **(env or {})}
+    command = ["chroot", f"--userspec={UID}:{UID}", str(root), "env", "-i",
+               *[f"{k}={v}" for k, v in variables.items()],
+               "gimp-console-3.0", "-i", "-d", "--batch-interpreter=python-fu-eval",
+               "-b", f"exec(open('{inner_work}/gimp_driver.py').read())", "--quit"]
+    start = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    return GimpRun(root, work, proc.returncode, proc.stdout + proc.stderr,
+                   time.perf_counter() - start)

@@ -1,0 +1,149 @@
+"""bgmask's GIMP plug-in driven through the PDB in the real GIMP 3 (gimp-console-3.0).
+
+One GIMP run covers every scenario (a GIMP start costs seconds); each test checks one of them.
+Expected masks come from the ``bgmask --mask`` command on the same pixels.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ..conftest import bgmask_cli
+from .gimp_host import GimpRun, require_gimp, run_gimp
+
+pytestmark = pytest.mark.editors
+SCENARIOS = ["basic", "two_layers_offset", "high_depth", "grayscale", "existing_mask",
+             "group_and_text", "outputs"]
+
+
+@pytest.fixture(scope="module")
+def photo(grabcut_photos, tmp_path_factory) -> Path:
+    """A real photo as PNG, so GIMP and the CLI decode exactly the same pixels."""
+    path = tmp_path_factory.mktemp("gimp") / "photo.png"
+    Image.open(grabcut_photos[0]).convert("RGB").save(path)
+    return path
+
+
+def cli_mask(path: Path, tmp: Path, *flags: str) -> np.ndarray:
+    out = tmp / f"{path.stem}-{'-'.join(f.strip('-') for f in flags)}-mask.png"
+    subprocess.run([*bgmask_cli(), str(path), "--mask", "-o", str(out), *flags], check=True,
+                   capture_output=True)
+    return np.asarray(Image.open(out))
+
+
+@pytest.fixture(scope="module")
+def expected(photo, tmp_path_factory) -> np.ndarray:
+    return cli_mask(photo, tmp_path_factory.mktemp("expected"))
+
+
+@pytest.fixture(scope="module")
+def gimp(photo, model_file) -> GimpRun:
+    root = require_gimp()
+    return run_gimp(root, "main", {"scenarios": SCENARIOS}, [photo], model_file)
+
+
+@pytest.fixture(scope="module")
+def results(gimp) -> dict:
+    found = gimp.results()
+    for name, result in found.items():
+        assert "exception" not in result, f"scenario {name} raised in GIMP:\n{result}"
+    return found
+
+
+def read_mask(gimp: GimpRun, info: dict) -> np.ndarray:
+    data = Path(gimp.work, Path(info["file"]).name).read_bytes()
+    return np.frombuffer(data, np.uint8).reshape(info["height"], info["width"])
+
+
+def assert_close(got: np.ndarray, want: np.ndarray, levels: int = 1) -> None:
+    assert got.shape == want.shape
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert diff.max() <= levels, f"{(diff > levels).sum()} pixels differ by up to {diff.max()}"
+
+
+def test_menu_item_adds_the_cli_mask_and_keeps_the_pixels(gimp, results, expected):
+    basic = results["basic"]
+    assert basic["ok"], basic["message"]
+    assert basic["mask"] is not None, "the layer has no layer mask"
+    assert_close(read_mask(gimp, basic["mask"]), expected)
+    assert basic["colours_unchanged"]
+    assert basic["layers"] == 1
+
+
+def test_two_selected_layers_with_offsets_both_get_masks(gimp, results, expected):
+    two = results["two_layers_offset"]
+    assert two["ok"], two["message"]
+    assert_close(read_mask(gimp, two["first"]), expected)
+    # The second layer hangs off the canvas: its mask still covers the whole layer.
+    assert_close(read_mask(gimp, two["second"]), expected)
+    assert two["second_offsets"] == [37 - 10, -21 - 10]  # image.resize moved it by -10, -10
+
+
+def test_sixteen_bit_and_float_images(gimp, results, expected):
+    for label in ("u16", "float"):
+        depth = results["high_depth"][label]
+        assert depth["ok"], depth["message"]
+        # Converting 8-bit pixels up and reading them back as 8-bit is exact in GEGL.
+        assert_close(read_mask(gimp, depth["mask"]), expected)
+
+
+def test_grayscale_image(gimp, results, photo, tmp_path):
+    gray = results["grayscale"]
+    assert gray["ok"], gray["message"]
+    assert gray["colours_unchanged"]
+    gray_png = tmp_path / "gray.png"
+    Image.open(photo).convert("L").save(gray_png)
+    got = read_mask(gimp, gray["mask"])
+    # GIMP's and Pillow's RGB-to-gray weights differ slightly: same mask within a few levels.
+    want = cli_mask(gray_png, tmp_path)
+    assert np.abs(got.astype(int) - want.astype(int)).mean() < 2
+
+
+def test_existing_mask_is_replaced_or_intersected(gimp, results, expected):
+    replaced = results["existing_mask"]["replace"]
+    assert replaced["ok"], replaced["message"]
+    assert_close(read_mask(gimp, replaced["mask"]), expected)
+    intersected = results["existing_mask"]["intersect"]
+    assert intersected["ok"], intersected["message"]
+    got = read_mask(gimp, intersected["mask"])
+    half = got.shape[1] // 2
+    assert not got[:, :half].any()
+    assert_close(got[:, half:], expected[:, half:])
+
+
+def test_group_and_text_layers(gimp, results, expected):
+    group = results["group_and_text"]["group"]
+    assert group["ok"], group["message"]
+    assert_close(read_mask(gimp, group["mask"]), expected)
+    text = results["group_and_text"]["text"]
+    assert text["ok"], text["message"]
+    assert text["has_mask"]
+
+
+def test_selection_and_new_layer_outputs(gimp, results, expected):
+    selection = results["outputs"]["selection"]
+    assert selection["ok"], selection["message"]
+    assert not selection["selection_empty"]
+    assert not selection["layer_has_mask"]
+    layer = results["outputs"]["layer"]
+    assert layer["ok"], layer["message"]
+    assert len(layer["layers"]) == 2 and not layer["original_has_mask"]
+    assert_close(read_mask(gimp, layer["new"]), expected)
+
+
+@pytest.mark.parametrize("python", ["/nonexistent/python3", "/bin/false"])
+def test_broken_worker_leaves_the_image_unchanged_and_says_why(photo, model_file, python):
+    root = require_gimp()
+    run = run_gimp(root, "broken", {"scenarios": ["failure_leaves_image"]}, [photo],
+                   model_file, env={"BGMASK_PYTHON": python})
+    result = run.results()["failure_leaves_image"]
+    assert not result["ok"]
+    assert result["unchanged"]
+    assert "bgmask" in result["message"]
+    assert ("does not exist" in result["message"]) if "nonexistent" in python \
+        else ("stopped unexpectedly" in result["message"])
