@@ -6,19 +6,26 @@
 #   gimp-chroot.sh provision   build or reuse the chroot, then mount /proc, /dev, /sys into it
 #   gimp-chroot.sh umount      unmount what provision mounted
 #   gimp-chroot.sh root        print the chroot's path ("/" when no chroot is needed)
+#   gimp-chroot.sh ready       exit 0 when GIMP is provisioned
 set -euo pipefail
 
-ROOT="${BGMASK_GIMP_ROOT:-/var/cache/bgmask-ci/gimp-trixie}"
+host_major() { cut -d. -f1 /etc/debian_version; }
+needs_chroot() { [ "$(host_major)" -lt 13 ]; }
+
+CACHE=/var/cache/bgmask-ci
+if needs_chroot; then
+  ROOT="${BGMASK_GIMP_ROOT:-$CACHE/gimp-trixie}"
+  STAMP="$ROOT/.bgmask-recipe"
+else
+  ROOT=/
+  STAMP="$CACHE/gimp-host-recipe"
+fi
 # Bump when the package list or the layout below changes: an old chroot is then rebuilt.
 RECIPE=3
 PACKAGES="gimp python3 python3-gi gir1.2-gimp-3.0 gir1.2-gegl-0.4 python3-venv python3-pip
   ca-certificates xvfb xauth xdotool"
 # The worker environment's dependencies, installed once; bgmask itself is reinstalled per run.
 WORKER_DEPS="onnxruntime numpy pillow platformdirs"
-
-host_major() { cut -d. -f1 /etc/debian_version; }
-
-needs_chroot() { [ "$(host_major)" -lt 13 ]; }
 
 host_mirror() {
   # The host's own Debian mirror, so no registry address is written into the project.
@@ -45,7 +52,21 @@ in_root() { chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-
   DEBIAN_FRONTEND=noninteractive "$@"; }
 
 build() {
-  echo "gimp-chroot: building a Debian 13 chroot with GIMP 3 in $ROOT (a few minutes, once)" >&2
+  echo "gimp-chroot: provisioning GIMP 3 in $ROOT (a few minutes, once)" >&2
+  needs_chroot && build_base
+  in_root apt-get update -q >&2
+  # shellcheck disable=SC2086
+  in_root apt-get install -y -q --no-install-recommends $PACKAGES >&2
+  in_root apt-get clean
+  in_root python3 -m venv /opt/bgmask-deps
+  # shellcheck disable=SC2086
+  in_root /opt/bgmask-deps/bin/pip install -q $WORKER_DEPS >&2
+  in_root useradd -m -u 4242 -s /bin/bash gimpuser 2>/dev/null || true
+  mkdir -p "$(dirname "$STAMP")"
+  echo "$RECIPE" > "$STAMP"
+}
+
+build_base() {
   # The base system is the slow part: kept when only the steps after it failed or changed.
   if [ ! -f "$ROOT/.bgmask-base" ]; then
     [ -d "$ROOT" ] && { umount_all; rm -rf --one-file-system "$ROOT"; }
@@ -61,31 +82,23 @@ build() {
     cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
   fi
   in_root apt-get update -q >&2
-  # shellcheck disable=SC2086
-  in_root apt-get install -y -q --no-install-recommends $PACKAGES >&2
+  in_root apt-get install -y -q --no-install-recommends ca-certificates >&2
   in_root update-ca-certificates >&2
-  in_root apt-get clean
-  # The host's pip settings (index, wheel folders, certificates) and its local wheel folders.
+  # The host's pip settings (index, wheel folders, certificates).
   [ -f /etc/pip.conf ] && cp /etc/pip.conf "$ROOT/etc/pip.conf"
   [ -d /etc/xdg/pip ] && { mkdir -p "$ROOT/etc/xdg"; cp -r /etc/xdg/pip "$ROOT/etc/xdg/"; }
-  in_root python3 -m venv /opt/bgmask-deps
-  # shellcheck disable=SC2086
-  in_root /opt/bgmask-deps/bin/pip install -q $WORKER_DEPS >&2
-  in_root useradd -m -u 4242 -s /bin/bash gimpuser 2>/dev/null || true
-  echo "$RECIPE" > "$ROOT/.bgmask-recipe"
+  return 0
 }
+
+ready() { [ "$(cat "$STAMP" 2>/dev/null)" = "$RECIPE" ]; }
 
 case "${1:-}" in
   provision)
-    if ! needs_chroot; then
-      command -v gimp-console-3.0 >/dev/null || apt-get install -y -q --no-install-recommends \
-        $PACKAGES >&2
-      exit 0
-    fi
-    if [ "$(cat "$ROOT/.bgmask-recipe" 2>/dev/null)" != "$RECIPE" ]; then build; fi
-    mount_all
+    ready || build
+    if needs_chroot; then mount_all; fi
     ;;
-  umount) needs_chroot && umount_all ;;
-  root) if needs_chroot; then echo "$ROOT"; else echo /; fi ;;
-  *) echo "usage: $0 provision|umount|root" >&2; exit 2 ;;
+  umount) if needs_chroot; then umount_all; fi ;;
+  root) echo "$ROOT" ;;
+  ready) ready ;;
+  *) echo "usage: $0 provision|umount|root|ready" >&2; exit 2 ;;
 esac

@@ -26,10 +26,11 @@ from bgmask_installer.stage import stage_gimp  # noqa: E402
 
 def gimp_root() -> Path | None:
     """The provisioned root, or None (the test is skipped, or fails where editors are required)."""
-    out = subprocess.run(["bash", str(HERE / "gimp-chroot.sh"), "root"], capture_output=True,
-                         text=True, check=True).stdout.strip()
-    root = Path(out)
-    return root if (root / ".bgmask-recipe").is_file() else None
+    script = str(HERE / "gimp-chroot.sh")
+    if subprocess.run(["bash", script, "ready"]).returncode != 0:
+        return None
+    return Path(subprocess.run(["bash", script, "root"], capture_output=True, text=True,
+                               check=True).stdout.strip())
 
 
 def require_gimp() -> Path:
@@ -81,8 +82,10 @@ def install_worker_source(root: Path) -> None:
 
 
 def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: Path,
-             env: dict[str, str] | None = None, timeout: float = 600) -> GimpRun:
-    """Stages the plug-in into a fresh GIMP profile, then runs the driver on ``job``."""
+             env: dict[str, str] | None = None, timeout: float = 600,
+             driver: str = "gimp_driver.py", gui: bool = False) -> GimpRun:
+    """Stages the plug-in into a fresh GIMP profile, then runs ``driver`` on ``job`` in
+    gimp-console, or with ``gui`` in the full GIMP on a virtual screen."""
     home = root / HOME.relative_to("/")
     profile = home / ".config" / "GIMP"
     shutil.rmtree(profile / "3.0" / "plug-ins", ignore_errors=True)
@@ -94,7 +97,7 @@ def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: P
     shutil.copyfile(model_file, work / "models" / model_file.name)
     for photo in photos:
         shutil.copyfile(photo, work / photo.name)
-    shutil.copyfile(HERE / "gimp_driver.py", work / "gimp_driver.py")
+    shutil.copyfile(HERE / driver, work / driver)
     inner_work = HOME / "bgmask-test" / name
     job = {**job, "photo": str(inner_work / photos[0].name)}
     (work / "job.json").write_text(json.dumps(job))
@@ -104,8 +107,10 @@ def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: P
                  "BGMASK_TEST_WORK": str(inner_work), **(env or {})}
     command = ["chroot", f"--userspec={UID}:{UID}", str(root), "env", "-i",
                *[f"{k}={v}" for k, v in variables.items()],
-               "gimp-console-3.0", "-i", "-d", "--batch-interpreter=python-fu-eval",
-               "-b", f"exec(open('{inner_work}/gimp_driver.py').read())", "--quit"]
+               *(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "gimp-3.0"] if gui
+                 else ["gimp-console-3.0", "-i"]),
+               "-d", "--batch-interpreter=python-fu-eval",
+               "-b", f"exec(open('{inner_work}/{driver}').read())", "--quit"]
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     return GimpRun(root, work, proc.returncode, proc.stdout + proc.stderr,

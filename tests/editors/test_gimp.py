@@ -147,3 +147,16 @@ def test_broken_worker_leaves_the_image_unchanged_and_says_why(photo, model_file
     assert "bgmask" in result["message"]
     assert ("does not exist" in result["message"]) if "nonexistent" in python \
         else ("stopped unexpectedly" in result["message"])
+
+
+def test_one_undo_in_the_real_gimp_removes_the_mask(photo, model_file):
+    """The full GIMP on a virtual screen: Ctrl+Z once after the plug-in ran."""
+    root = require_gimp()
+    run = run_gimp(root, "undo", {}, [photo], model_file, driver="gimp_undo_driver.py",
+                   gui=True)
+    result = run.results()
+    assert "exception" not in result, result["exception"]
+    assert result["ok"] and result["mask_after_run"]
+    assert result["mask_gone_after_one_undo"], result
+    assert not result["alpha_after_undo"], "the alpha channel added for the mask stayed"
+    assert result["mask_back_after_redo"]

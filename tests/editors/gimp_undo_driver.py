@@ -1,0 +1,65 @@
+# Runs inside the full GIMP 3 UI under Xvfb (python-fu-eval batch), not under pytest.
+# Masks a layer through bgmask's procedure with the image on screen, then presses Ctrl+Z in
+# GIMP's window with xdotool (the GIMP core handles the key while this script waits) and
+# records whether one undo step removed everything the plug-in added.
+import json
+import os
+import subprocess
+import time
+import traceback
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+from gi.repository import Gimp, Gio  # noqa: E402
+
+WORK = os.environ["BGMASK_TEST_WORK"]
+JOB = json.load(open(os.path.join(WORK, "job.json")))
+result = {}
+
+
+def press(keys):
+    ids = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "gimp"],
+                         capture_output=True, text=True).stdout.split()
+    result.setdefault("windows", []).append(len(ids))
+    for wid in ids[-1:]:
+        subprocess.run(["xdotool", "windowactivate", "--sync", wid], capture_output=True)
+        subprocess.run(["xdotool", "windowfocus", "--sync", wid], capture_output=True)
+        subprocess.run(["xdotool", "key", "--clearmodifiers", keys], capture_output=True)
+
+
+def wait_for(condition, seconds=15.0):
+    end = time.time() + seconds
+    while time.time() < end:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+try:
+    image = Gimp.file_load(Gimp.RunMode.NONINTERACTIVE, Gio.File.new_for_path(JOB["photo"]))
+    layer = image.get_layers()[0]
+    Gimp.Display.new(image)
+    Gimp.displays_flush()
+    time.sleep(2.0)
+    procedure = Gimp.get_pdb().lookup_procedure("python-fu-bgmask-remove-background")
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [layer])
+    status = procedure.run(config).index(0)
+    result["ok"] = status == Gimp.PDBStatusType.SUCCESS
+    result["mask_after_run"] = layer.get_mask() is not None
+    result["alpha_after_run"] = layer.has_alpha()
+    press("ctrl+z")
+    result["mask_gone_after_one_undo"] = wait_for(lambda: layer.get_mask() is None)
+    result["alpha_after_undo"] = layer.has_alpha()
+    press("ctrl+y")
+    result["mask_back_after_redo"] = wait_for(lambda: layer.get_mask() is not None)
+    image.clean_all()
+except Exception:  # noqa: BLE001 (recorded for the test)
+    result["exception"] = traceback.format_exc()
+
+with open(os.path.join(WORK, "result.json"), "w") as f:
+    json.dump(result, f)
