@@ -59,6 +59,14 @@ def test_base_mask_is_intersected_with_the_new_mask(client, masker, photo):
     assert expected[:, :256].any()  # the subject does reach into the painted-out half
 
 
+def test_bgra_pixels_as_krita_keeps_them(client, photo):
+    rgba = client.mask(photo.tobytes(), 512, 512, "rgba8").mask
+    bgra = client.mask(photo[:, :, [2, 1, 0, 3]].tobytes(), 512, 512, "bgra8").mask
+    swapped_wrongly = client.mask(photo[:, :, [2, 1, 0, 3]].tobytes(), 512, 512, "rgba8").mask
+    assert bgra == rgba
+    assert swapped_wrongly != rgba
+
+
 def test_sixteen_bit_and_float_pixels(client, photo):
     rgb16 = (photo[:, :, :3].astype("<u2") * 257).tobytes()
     grayf = (photo[:, :, 0].astype("<f4") / 255).tobytes()

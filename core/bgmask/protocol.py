@@ -24,12 +24,14 @@ bye         {} (the worker exits; so does    -
             end-of-file on its stdin)
 ==========  ===============================  ==============================================
 
-Pixel formats name channels and sample type: ``gray8, graya8, rgb8, rgba8`` (one byte each),
-``gray16 ... rgba16`` (uint16, little-endian), ``grayf32 ... rgbaf32`` (float32 little-endian,
-0..1). Rows are top to bottom, no padding. With ``"base_mask": true`` the pixels are followed by an
-8-bit mask of the same size (an existing layer mask) and the reply is the pixel-wise minimum of
-the two, so adapters can intersect without array code of their own. This module imports only
-the standard library.
+Pixel formats name channels and sample type: ``gray8, graya8, rgb8, rgba8, bgra8`` (one byte
+each), ``gray16 ... bgra16`` (uint16, little-endian), ``grayf32 ... bgraf32`` (float32
+little-endian, 0..1). ``bgra`` is the channel order Krita and Qt keep 8- and 16-bit pixels in,
+so an adapter can send them as they are. Rows are top to bottom, no padding.
+
+With ``"base_mask": true`` the pixels are followed by an 8-bit mask of the same size (an
+existing layer mask) and the reply is the pixel-wise minimum of the two, so adapters can
+intersect without array code of their own. This module imports only the standard library.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ MAX_HEADER = 64 * 1024
 # 1 GiB: a 16384 x 16384 RGBA 8-bit layer; larger layers must be tiled by the caller.
 MAX_PAYLOAD = 1 << 30
 
-CHANNELS = {"gray": 1, "graya": 2, "rgb": 3, "rgba": 4}
+CHANNELS = {"gray": 1, "graya": 2, "rgb": 3, "rgba": 4, "bgra": 4}
 SAMPLE_BYTES = {"8": 1, "16": 2, "f32": 4}
 
 

@@ -36,6 +36,8 @@ def pixels_to_array(payload: bytes, width: int, height: int, fmt: str) -> np.nda
             f"{width}x{height} {fmt} needs {size} bytes of pixels, {len(payload)} were sent"
         )
     a = np.frombuffer(payload, dtype=DTYPES[sample]).reshape(height, width, channels)
+    if fmt.startswith("bgra"):
+        a = a[:, :, [2, 1, 0, 3]]
     return a.astype(a.dtype.newbyteorder("=")) if sample > 1 else a
 
 

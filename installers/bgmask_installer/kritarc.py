@@ -1,0 +1,48 @@
+"""Enabling a Python plug-in in ``kritarc``, line by line.
+
+kritarc is KConfig, not INI: Krita writes keys before the first group and values configparser
+rejects, so the file is edited as lines and everything not ours is kept byte for byte.
+"""
+
+from __future__ import annotations
+
+GROUP = "[python]"
+
+
+def _key(name: str) -> str:
+    return f"enable_{name}"
+
+
+def set_plugin_enabled(text: str, name: str, enabled: bool = True) -> str:
+    """``text`` with ``enable_<name>=true|false`` in the [python] group, added if missing."""
+    line = f"{_key(name)}={'true' if enabled else 'false'}"
+    lines = text.splitlines()
+    start = next((i for i, x in enumerate(lines) if x.strip() == GROUP), None)
+    if start is None:
+        if lines and lines[-1].strip():
+            lines.append("")
+        lines += [GROUP, line]
+        return "\n".join(lines) + "\n"
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    for i in range(start + 1, end):
+        if lines[i].split("=", 1)[0].strip() == _key(name):
+            lines[i] = line
+            break
+    else:
+        lines.insert(start + 1, line)
+    return "\n".join(lines) + "\n"
+
+
+def remove_plugin(text: str, name: str) -> str:
+    """``text`` without our ``enable_<name>`` line; every other line is kept as it was."""
+    lines = text.splitlines(keepends=True)
+    group = None
+    kept = []
+    for raw in lines:
+        stripped = raw.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            group = stripped
+        if group == GROUP and stripped.split("=", 1)[0].strip() == _key(name):
+            continue
+        kept.append(raw)
+    return "".join(kept)

@@ -1,0 +1,130 @@
+"""Krita API helpers: which layers a job works on, their pixels in a format bgmask's worker
+reads, and writing a mask back (transparency mask, selection, or new layer).
+
+Krita 5.1 has no ``Document.createTransparencyMask`` and a mask made by ``createNode`` has no
+pixel storage, so there the built-in ``add_new_transparency_mask`` action makes the mask (which
+also puts it on Krita's undo stack); 5.2 and later use the API call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bgmask.errors import BgmaskError
+from krita import Document, Krita, Node, Selection
+
+SRGB_PROFILE = "sRGB-elle-V2-srgbtrc.icc"
+TRANSPARENCY_MASK = "transparencymask"
+MASK_TYPES = {"transparencymask", "filtermask", "transformmask", "selectionmask",
+              "colorizemask"}
+LAYER_TYPES = {"paintlayer", "grouplayer", "filllayer", "clonelayer", "vectorlayer",
+               "filelayer"}
+# Read as they are: Krita keeps 8-bit RGBA as B, G, R, A; 8-bit gray as gray, alpha.
+NATIVE_FORMATS = {("RGBA", "U8"): "bgra8", ("GRAYA", "U8"): "graya8"}
+
+
+@dataclass
+class LayerPixels:
+    node: Node
+    name: str
+    x: int
+    y: int
+    width: int
+    height: int
+    data: bytes
+    fmt: str
+    base_mask: bytes | None  # the existing transparency mask, to intersect with
+
+
+def target_layers(doc: Document) -> list[Node]:
+    """The selected layers (a selected mask stands for its layer), else the active one."""
+    window = Krita.instance().activeWindow()
+    view = window.activeView() if window else None
+    nodes = list(view.selectedNodes()) if view is not None and view.document() == doc else []
+    if not nodes and doc.activeNode() is not None:
+        nodes = [doc.activeNode()]
+    layers: list[Node] = []
+    for node in nodes:
+        if node.type() in MASK_TYPES:
+            node = node.parentNode()
+        if node is not None and node.type() in LAYER_TYPES and \
+                all(node.uniqueId() != x.uniqueId() for x in layers):
+            layers.append(node)
+    return layers
+
+
+def transparency_masks(node: Node) -> list[Node]:
+    return [child for child in node.childNodes() if child.type() == TRANSPARENCY_MASK]
+
+
+def read_layer(node: Node, intersect: bool) -> LayerPixels:
+    """The layer's pixels inside its own bounds, converted on a copy when the worker cannot
+    read the layer's colour space as it is (16-bit and float, CMYK, Lab, XYZ, YCbCr...)."""
+    rect = node.bounds()
+    if rect.isEmpty():
+        raise BgmaskError(f"The layer '{node.name()}' is empty: there is nothing to mask.")
+    x, y, w, h = rect.x(), rect.y(), rect.width(), rect.height()
+    fmt = NATIVE_FORMATS.get((node.colorModel(), node.colorDepth()))
+    source = node
+    if fmt is None:
+        source = node.duplicate()  # never convert the user's layer
+        if not source.setColorSpace("RGBA", "U8", SRGB_PROFILE):
+            raise BgmaskError(f"Krita could not convert a copy of '{node.name()}' "
+                              f"({node.colorModel()} {node.colorDepth()}) to 8-bit RGB.")
+        fmt = "bgra8"
+    data = bytes(source.pixelData(x, y, w, h))
+    base = None
+    old = transparency_masks(node)
+    if intersect and old:
+        base = bytes(old[-1].pixelData(x, y, w, h))
+    return LayerPixels(node, node.name(), x, y, w, h, data, fmt, base)
+
+
+def add_transparency_mask(doc: Document, node: Node, name: str) -> Node:
+    if hasattr(doc, "createTransparencyMask"):  # Krita 5.2+
+        mask = doc.createTransparencyMask(name)
+        node.addChildNode(mask, None)
+        return mask
+    before = {m.uniqueId() for m in transparency_masks(node)}
+    doc.setActiveNode(node)
+    Krita.instance().action("add_new_transparency_mask").trigger()
+    doc.waitForDone()
+    new = [m for m in transparency_masks(node) if m.uniqueId() not in before]
+    if not new:
+        raise BgmaskError("Krita did not create the transparency mask: show the document in a "
+                          "window and try again.")
+    new[-1].setName(name)
+    return new[-1]
+
+
+def remove_node(doc: Document, node: Node) -> None:
+    """Removes a node, through Krita's own (undoable) action where the API has no undo."""
+    if hasattr(doc, "createTransparencyMask"):
+        node.remove()
+        return
+    doc.setActiveNode(node)
+    Krita.instance().action("remove_layer").trigger()
+    doc.waitForDone()
+
+
+def write_mask(doc: Document, pixels: LayerPixels, mask: bytes, output: str,
+               selection: Selection | None) -> Selection | None:
+    """Puts one layer's mask where ``output`` says; returns the selection built so far."""
+    if output == "selection":
+        part = Selection()
+        part.setPixelData(mask, pixels.x, pixels.y, pixels.width, pixels.height)
+        if selection is None:
+            return part
+        selection.add(part)
+        return selection
+    target = pixels.node
+    if output == "layer":
+        target = pixels.node.duplicate()
+        target.setName(f"{pixels.node.name()} (bgmask)")
+        pixels.node.parentNode().addChildNode(target, pixels.node)
+    old = transparency_masks(target)
+    if old:  # the mask we replace or intersected with (the last one, as read_layer took)
+        remove_node(doc, old[-1])
+    new = add_transparency_mask(doc, target, "bgmask")
+    new.setPixelData(mask, pixels.x, pixels.y, pixels.width, pixels.height)
+    return selection

@@ -1,0 +1,162 @@
+"""One "Remove Background" run: pixels are read and masks written on Krita's UI thread, the
+worker is waited for on a Python thread, so Krita stays responsive while the network runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from bgmask.adapter import JobSettings, layer_progress
+from bgmask.errors import BgmaskError
+from krita import Krita
+from PyQt5.QtCore import QObject, Qt, pyqtSignal
+
+from . import host
+from .state import SESSION, WorkerSession
+
+
+class JobResult:
+    def __init__(self, ok: bool, message: str, provider: str = "") -> None:
+        self.ok, self.message, self.provider = ok, message, provider
+
+
+class MaskJob(QObject):
+    """Signals cross from the waiting thread to the UI thread (queued connections)."""
+
+    progressed = pyqtSignal(float, str)
+    _replied = pyqtSignal(object, object)  # list of masks or None, error text or None
+    finished = pyqtSignal(object)  # JobResult
+
+    def __init__(self, settings: JobSettings, session: WorkerSession = SESSION) -> None:
+        super().__init__()
+        self.settings, self.session = settings, session
+        self._replied.connect(self._apply, Qt.QueuedConnection)
+        self._started = 0.0
+        self.provider = ""
+        self.notice: str | None = None
+
+    def start(self) -> None:
+        """Reads the layers (UI thread) and hands them to the worker; ``finished`` follows."""
+        self._started = time.perf_counter()
+        doc = Krita.instance().activeDocument()
+        if doc is None:
+            self._finish(False, "Open a document first.")
+            return
+        self.doc = doc
+        self.layers = host.target_layers(doc)
+        if not self.layers:
+            self._finish(False, "Select a layer: bgmask masks paint and group layers.")
+            return
+        try:
+            intersect = self.settings.existing == "intersect" and \
+                self.settings.output != "selection"
+            self.inputs = [host.read_layer(layer, intersect) for layer in self.layers]
+        except BgmaskError as exc:
+            self._finish(False, str(exc))
+            return
+        except MemoryError:
+            self._finish(False, "Out of memory while reading the layer: close other "
+                                "documents or programs and try again.")
+            return
+        self.progressed.emit(0.0, "starting bgmask...")
+        threading.Thread(target=self._wait_for_worker, name="bgmask-job", daemon=True).start()
+
+    def _wait_for_worker(self) -> None:
+        try:
+            masks = []
+            count = len(self.inputs)
+            for index, pixels in enumerate(self.inputs):
+                # No Krita call here: this is not the UI thread.
+                def report(fraction: float, name: str = pixels.name) -> None:
+                    self.progressed.emit(fraction, f"masking {name}...")
+
+                reply = self.session.mask(pixels.data, pixels.width, pixels.height,
+                                          pixels.fmt, self.settings,
+                                          layer_progress(index, count, report),
+                                          pixels.base_mask)
+                self.provider, self.notice = reply.provider, reply.notice
+                masks.append(reply.mask)
+            self._replied.emit(masks, None)
+        except BgmaskError as exc:
+            self._replied.emit(None, str(exc))
+        except MemoryError:
+            self._replied.emit(None, "Out of memory while masking: close other documents or "
+                                     "programs, or mask a smaller layer.")
+        except Exception as exc:  # noqa: BLE001 (a bug must never take Krita down)
+            self._replied.emit(None, f"internal error in bgmask: {exc!r}")
+
+    def _apply(self, masks: list[bytes] | None, error: str | None) -> None:
+        if masks is None:
+            self._finish(False, error or "bgmask failed")
+            return
+        if self.doc not in Krita.instance().documents():
+            self._finish(False, "The document was closed before its mask was ready.")
+            return
+        try:
+            selection = None
+            for pixels, mask in zip(self.inputs, masks, strict=True):
+                selection = host.write_mask(self.doc, pixels, mask, self.settings.output,
+                                            selection)
+            if selection is not None:
+                self.doc.setSelection(selection)
+            self.doc.refreshProjection()
+        except BgmaskError as exc:
+            self._finish(False, str(exc))
+            return
+        seconds = time.perf_counter() - self._started
+        plural = "s" if len(masks) != 1 else ""
+        message = f"done: {len(masks)} layer{plural} in {seconds:.1f} s"
+        if self.notice:
+            message += f" ({self.notice})"
+        self._finish(True, message)
+
+    def _finish(self, ok: bool, message: str) -> None:
+        self.finished.emit(JobResult(ok, message, self.provider))
+
+
+class JobRunner(QObject):
+    """Runs one job at a time for the docker and the action; failures also get a message box
+    that says what to do (the docker shows them in its status line as well)."""
+
+    started = pyqtSignal()
+    progressed = pyqtSignal(float, str)
+    finished = pyqtSignal(object)  # JobResult
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.job: MaskJob | None = None
+        self.last: JobResult | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+    def run(self, settings: JobSettings) -> bool:
+        if self.job is not None:
+            return False
+        self.job = MaskJob(settings)
+        self.job.progressed.connect(self.progressed)
+        self.job.finished.connect(self._done)
+        self.started.emit()
+        self.job.start()
+        return True
+
+    def _done(self, result: JobResult) -> None:
+        self.job = None
+        self.last = result
+        self.finished.emit(result)
+        if not result.ok:
+            show_error(result.message)
+
+
+def show_error(message: str) -> None:
+    from PyQt5.QtWidgets import QMessageBox
+
+    window = Krita.instance().activeWindow()
+    parent = window.qwindow() if window is not None else None
+    box = QMessageBox(QMessageBox.Warning, "bgmask", message, QMessageBox.Ok, parent)
+    box.setObjectName("bgmask_error")
+    box.open()  # not modal-blocking: tests and users can carry on
+
+
+RUNNER = JobRunner()

@@ -1,0 +1,14 @@
+"""Makes the stdlib-only part of bgmask, copied into ``vendor/`` by the installer, importable.
+
+Krita's Python cannot import onnxruntime or numpy: the plug-in only needs bgmask's client,
+protocol, errors, catalogue and adapter modules, and runs the network in bgmask's worker.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+VENDOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor")
+if VENDOR not in sys.path:
+    sys.path.insert(0, VENDOR)

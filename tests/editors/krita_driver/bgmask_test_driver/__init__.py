@@ -1,0 +1,50 @@
+"""Test-only Krita plug-in: once the main window exists, runs the script named by
+$BGMASK_KRITA_DRIVER, which calls ``finish(result)`` when done (possibly later, from a Qt
+timer); the result is written as JSON to $BGMASK_TEST_WORK/result.json and Krita exits."""
+
+import json
+import os
+import traceback
+
+from krita import Krita
+from PyQt5.QtCore import QTimer
+
+WORK = os.environ.get("BGMASK_TEST_WORK", "")
+DRIVER = os.environ.get("BGMASK_KRITA_DRIVER", "")
+WATCHDOG_MS = int(os.environ.get("BGMASK_KRITA_WATCHDOG_MS", "240000"))
+_timers = []
+
+
+def finish(result):
+    with open(os.path.join(WORK, "result.json"), "w") as f:
+        json.dump(result, f, indent=1, default=repr)
+    for doc in Krita.instance().documents():
+        doc.setModified(False)
+    # QApplication.quit() segfaults in Krita 5.1; leaving the process directly is reliable.
+    os._exit(0)
+
+
+def start():
+    try:
+        namespace = {"finish": finish, "__name__": "bgmask_driver"}
+        with open(DRIVER) as f:
+            exec(compile(f.read(), DRIVER, "exec"), namespace)
+        namespace["main"]()
+    except Exception:  # noqa: BLE001 (reported as the test's result)
+        finish({"exception": traceback.format_exc()})
+
+
+def on_window():
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(start)
+    timer.start(500)
+    watchdog = QTimer()
+    watchdog.setSingleShot(True)
+    watchdog.timeout.connect(lambda: finish({"exception": "watchdog: the driver never finished"}))
+    watchdog.start(WATCHDOG_MS)
+    _timers.extend([timer, watchdog])
+
+
+if DRIVER and WORK:
+    Krita.instance().notifier().windowCreated.connect(on_window)

@@ -1,0 +1,231 @@
+# Runs inside the real Krita (through the test-only bgmask_test_driver plug-in), not pytest.
+# Each scenario opens the photo, sets a document up, starts bgmask through its action or its
+# docker button, waits for the job without blocking Krita's event loop, and records what the
+# document looks like afterwards. Masks are written as raw files for the host test to compare.
+import hashlib
+import json
+import os
+import time
+import traceback
+
+from krita import Krita
+from PyQt5.QtCore import QTimer
+from PyQt5.QtWidgets import QLabel, QMessageBox, QPushButton
+
+WORK = os.environ["BGMASK_TEST_WORK"]
+JOB = json.load(open(os.path.join(WORK, "job.json")))
+APP = Krita.instance()
+results = {}
+_keep = []
+
+
+def open_photo(name):
+    doc = APP.openDocument(JOB["photo"])
+    APP.activeWindow().addView(doc)
+    doc.setName(name)
+    doc.waitForDone()
+    layer = [n for n in doc.rootNode().childNodes() if n.type() == "paintlayer"][-1]
+    doc.setActiveNode(layer)
+    return doc, layer
+
+
+def digest(node):
+    r = node.bounds()
+    return hashlib.sha256(bytes(node.pixelData(r.x(), r.y(), r.width(), r.height()))).hexdigest()
+
+
+def masks_of(node):
+    return [c for c in node.childNodes() if c.type() == "transparencymask"]
+
+
+def save_mask(name, layer):
+    masks = masks_of(layer)
+    if not masks:
+        return None
+    r = layer.bounds()
+    data = bytes(masks[-1].pixelData(r.x(), r.y(), r.width(), r.height()))
+    path = os.path.join(WORK, f"{name}.mask")
+    with open(path, "wb") as f:
+        f.write(data)
+    return {"file": path, "x": r.x(), "y": r.y(), "width": r.width(), "height": r.height(),
+            "count": len(masks)}
+
+
+def runner():
+    from bgmask_krita.job import RUNNER
+    return RUNNER
+
+
+def docker_widget(kind, name):
+    return APP.activeWindow().qwindow().findChild(kind, name)
+
+
+def start_with(how):
+    if how == "action":
+        APP.action("bgmask_remove_background").trigger()
+    else:
+        docker_widget(QPushButton, "bgmask_run").click()
+
+
+def after_job(then, timeout=240.0):
+    """Calls then(result, busy_seen) once the running job ends, polling from a Qt timer."""
+    began = time.time()
+    seen = {"busy": runner().busy,
+            "button_disabled": not docker_widget(QPushButton, "bgmask_run").isEnabled()}
+
+    def poll():
+        if runner().busy and time.time() - began < timeout:
+            QTimer.singleShot(100, poll)
+            return
+        then(runner().last, seen)
+
+    QTimer.singleShot(100, poll)
+
+
+# -- scenarios: each calls step(next) -------------------------------------------------------
+
+def scenario_action(done):
+    doc, layer = open_photo("action")
+    before = digest(layer)
+    runner().last = None
+    start_with("action")
+
+    def check(result, seen):
+        r = {"ok": result.ok, "message": result.message, "provider": result.provider,
+             "ui_free_while_running": seen["busy"], "mask": save_mask("action", layer),
+             "pixels_unchanged": digest(layer) == before}
+        APP.action("edit_undo").trigger()
+        doc.waitForDone()
+        r["masks_after_one_undo"] = len(masks_of(layer))
+        results["action"] = r
+        done()
+    after_job(check)
+
+
+def scenario_docker(done):
+    doc, layer = open_photo("docker")
+    start_with("docker")
+
+    def check(result, seen):
+        results["docker"] = {"ok": result.ok, "message": result.message,
+                             "button_disabled_while_running": seen["button_disabled"],
+                             "status": docker_widget(QLabel, "bgmask_status").text(),
+                             "mask": save_mask("docker", layer)}
+        done()
+    after_job(check)
+
+
+def scenario_colour_space(model, depth, profile):
+    def run(done):
+        doc, layer = open_photo(f"{model}{depth}")
+        doc.setColorSpace(model, depth, profile)
+        doc.waitForDone()
+        before = digest(layer)
+        space = [layer.colorModel(), layer.colorDepth()]
+        start_with("action")
+
+        def check(result, seen):
+            results[f"{model}{depth}"] = {
+                "ok": result.ok, "message": result.message, "space": space,
+                "mask": save_mask(f"{model}{depth}", layer),
+                "pixels_unchanged": digest(layer) == before,
+                "space_unchanged": [layer.colorModel(), layer.colorDepth()] == space}
+            done()
+        after_job(check)
+    return run
+
+
+def scenario_offset(done):
+    doc, layer = open_photo("offset")
+    layer.move(40, 25)
+    doc.waitForDone()
+    start_with("action")
+
+    def check(result, seen):
+        results["offset"] = {"ok": result.ok, "message": result.message,
+                             "mask": save_mask("offset", layer)}
+        done()
+    after_job(check)
+
+
+def scenario_two_layers(done):
+    doc, layer = open_photo("two")
+    second = layer.duplicate()
+    second.setName("copy")
+    doc.rootNode().addChildNode(second, layer)
+    doc.waitForDone()
+    APP.action("select_all_layers").trigger()
+    start_with("docker")
+
+    def check(result, seen):
+        results["two_layers"] = {"ok": result.ok, "message": result.message,
+                                 "first": save_mask("two_first", layer),
+                                 "second": save_mask("two_second", second)}
+        done()
+    after_job(check)
+
+
+def scenario_existing(done):
+    doc, layer = open_photo("existing")
+    APP.action("add_new_transparency_mask").trigger()
+    doc.waitForDone()
+    old = masks_of(layer)[-1]
+    r = layer.bounds()
+    w, h = r.width(), r.height()
+    old.setPixelData(bytes([0] * (w // 2) + [255] * (w - w // 2)) * h, r.x(), r.y(), w, h)
+    docker_widget(QPushButton, "bgmask_run")  # docker exists
+    combo = APP.activeWindow().qwindow().findChild(object, "bgmask_existing")
+    combo.setCurrentIndex(combo.findData("intersect"))
+    start_with("docker")
+
+    def check(result, seen):
+        results["intersect"] = {"ok": result.ok, "message": result.message,
+                                "mask": save_mask("intersect", layer)}
+        combo.setCurrentIndex(combo.findData("replace"))
+        done()
+    after_job(check)
+
+
+def scenario_failure(done):
+    doc, layer = open_photo("failure")
+    before = (digest(layer), len(doc.rootNode().childNodes()), len(layer.childNodes()))
+    start_with("action")
+
+    def check(result, seen):
+        box = APP.activeWindow().qwindow().findChild(QMessageBox, "bgmask_error")
+        after = (digest(layer), len(doc.rootNode().childNodes()), len(layer.childNodes()))
+        results["failure"] = {"ok": result.ok, "message": result.message,
+                              "unchanged": after == before,
+                              "message_box": box.text() if box is not None else None}
+        done()
+    after_job(check)
+
+
+SCENARIOS = {
+    "action": scenario_action, "docker": scenario_docker,
+    "RGBAU16": scenario_colour_space("RGBA", "U16", "sRGB-elle-V2-g10.icc"),
+    "CMYKAU8": scenario_colour_space("CMYKA", "U8", "Chemical proof"),
+    "offset": scenario_offset, "two_layers": scenario_two_layers,
+    "existing": scenario_existing, "failure": scenario_failure,
+}
+
+
+def main():
+    queue = [SCENARIOS[name] for name in JOB["scenarios"]]
+    # The docker must exist for its button: show it like a user would.
+    dock = next((d for d in APP.dockers() if d.objectName() == "bgmask_docker"), None)
+    if dock is not None:
+        dock.show()
+
+    def step():
+        if not queue:
+            finish(results)
+            return
+        scenario = queue.pop(0)
+        try:
+            scenario(lambda: QTimer.singleShot(0, step))
+        except Exception:  # noqa: BLE001 (recorded; the other scenarios still run)
+            results[scenario.__name__] = {"exception": traceback.format_exc()}
+            QTimer.singleShot(0, step)
+
+    step()

@@ -1,0 +1,127 @@
+"""bgmask's Krita plug-in in the real Krita GUI under Xvfb: its action and its docker button.
+
+One Krita run covers the scenarios (each start costs seconds); each test checks one of them.
+Expected masks come from the ``bgmask --mask`` command on the same pixels.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .krita_host import KritaRun, require_krita, run_krita
+from .test_gimp import assert_close, cli_mask
+
+pytestmark = pytest.mark.editors
+HERE = Path(__file__).resolve().parent
+DRIVER = HERE / "krita_e2e_driver.py"
+SCENARIOS = ["action", "docker", "RGBAU16", "CMYKAU8", "offset", "two_layers", "existing"]
+
+
+@pytest.fixture(scope="module")
+def photo(grabcut_photos, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("krita-photo") / "photo.png"
+    Image.open(grabcut_photos[1]).convert("RGB").save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def expected(photo, tmp_path_factory) -> np.ndarray:
+    return cli_mask(photo, tmp_path_factory.mktemp("krita-expected"))
+
+
+def krita(tmp: Path, photo: Path, model_dir: Path, scenarios: list[str],
+          python: str = sys.executable) -> KritaRun:
+    require_krita()
+    return run_krita(tmp, DRIVER, {"photo": str(photo), "scenarios": scenarios},
+                     env={"BGMASK_PYTHON": python, "BGMASK_MODEL_DIR": str(model_dir)})
+
+
+@pytest.fixture(scope="module")
+def results(photo, model_dir, tmp_path_factory) -> dict:
+    run = krita(tmp_path_factory.mktemp("krita"), photo, model_dir, SCENARIOS)
+    found = run.results()
+    assert "exception" not in found, found["exception"]
+    for name, result in found.items():
+        assert "exception" not in result, f"scenario {name} raised in Krita:\n{result}"
+    return found
+
+
+def mask_of(info: dict) -> np.ndarray:
+    data = Path(info["file"]).read_bytes()
+    return np.frombuffer(data, np.uint8).reshape(info["height"], info["width"])
+
+
+def test_action_adds_the_cli_mask_keeps_pixels_and_one_undo_removes_it(results, expected):
+    action = results["action"]
+    assert action["ok"], action["message"]
+    assert action["ui_free_while_running"], "the action blocked Krita until the mask was done"
+    assert action["mask"] is not None and action["mask"]["count"] == 1
+    assert_close(mask_of(action["mask"]), expected)
+    assert action["pixels_unchanged"]
+    assert action["masks_after_one_undo"] == 0
+    assert action["provider"] == "CPUExecutionProvider"
+
+
+def test_docker_button_adds_the_mask_and_reports_in_its_status_line(results, expected):
+    docker = results["docker"]
+    assert docker["ok"], docker["message"]
+    assert docker["button_disabled_while_running"]
+    assert_close(mask_of(docker["mask"]), expected)
+    assert "done: 1 layer" in docker["status"] and "CPU" in docker["status"]
+
+
+def test_sixteen_bit_document(results, expected):
+    u16 = results["RGBAU16"]
+    assert u16["ok"], u16["message"]
+    assert u16["space"] == ["RGBA", "U16"] and u16["space_unchanged"]
+    assert u16["pixels_unchanged"]
+    # 8-bit sRGB -> 16-bit linear -> 8-bit sRGB (on a copy) is exact up to rounding.
+    assert_close(mask_of(u16["mask"]), expected, levels=2)
+
+
+def test_cmyk_document(results, expected):
+    cmyk = results["CMYKAU8"]
+    assert cmyk["ok"], cmyk["message"]
+    assert cmyk["space"] == ["CMYKA", "U8"] and cmyk["space_unchanged"]
+    assert cmyk["pixels_unchanged"]
+    got = mask_of(cmyk["mask"])
+    # CMYK's gamut changes the colours the network sees: the same subject, not the same bytes.
+    iou = ((got > 127) & (expected > 127)).sum() / max(((got > 127) | (expected > 127)).sum(), 1)
+    assert iou > 0.9, iou
+
+
+def test_offset_layer_gets_its_mask_at_its_own_position(results, expected):
+    offset = results["offset"]
+    assert offset["ok"], offset["message"]
+    assert (offset["mask"]["x"], offset["mask"]["y"]) == (40, 25)
+    assert_close(mask_of(offset["mask"]), expected)
+
+
+def test_two_selected_layers_both_get_masks(results, expected):
+    two = results["two_layers"]
+    assert two["ok"], two["message"]
+    assert_close(mask_of(two["first"]), expected)
+    assert_close(mask_of(two["second"]), expected)
+
+
+def test_existing_mask_is_intersected(results, expected):
+    got = mask_of(results["intersect"]["mask"])
+    assert results["intersect"]["mask"]["count"] == 1
+    half = got.shape[1] // 2
+    assert not got[:, :half].any()
+    assert_close(got[:, half:], expected[:, half:])
+
+
+def test_missing_worker_leaves_the_document_unchanged_with_a_clear_error(photo, model_dir,
+                                                                          tmp_path):
+    run = krita(tmp_path, photo, model_dir, ["failure"], python="/nonexistent/python3")
+    failure = run.results()["failure"]
+    assert not failure["ok"]
+    assert failure["unchanged"]
+    assert "does not exist" in failure["message"] and "installer" in failure["message"]
+    assert failure["message_box"] == failure["message"]
