@@ -1,0 +1,186 @@
+"""The Krita plug-in's own logic, outside Krita, against a small fake of the ``krita`` module
+(tests/fakes/krita.py). The real Krita runs it in tests/editors/test_krita.py."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from bgmask.errors import BgmaskError
+
+from .fakes import krita as fake
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "installers"))
+from bgmask_installer.stage import stage_krita  # noqa: E402
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """The staged plug-in package, imported in a Krita whose version the test sets first."""
+    fake.Krita._instance = None
+    monkeypatch.setitem(sys.modules, "krita", fake)
+    stage_krita(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m.startswith("bgmask_krita")]:
+        monkeypatch.delitem(sys.modules, name)
+
+    def load(version: str = "4.4.8") -> types.ModuleType:
+        fake.Krita.instance().version_text = version
+        return importlib.import_module("bgmask_krita")
+    return load
+
+
+@pytest.mark.parametrize("version, supported", [
+    ("5.1.5", True), ("5.2.2", True), ("5.2.9-git", True), ("5.0.9", False), ("4.4.8", False),
+    ("6.0.0", False), ("", False)])
+def test_version_gate(plugin, version, supported):
+    plugin()  # 4.4.8: the package loads its refusal path only
+    from bgmask_krita.compat import unsupported_reason
+
+    reason = unsupported_reason(version)
+    assert (reason is None) == supported
+    if reason:
+        assert "5.1" in reason and "disabled" in reason
+
+
+def test_unsupported_krita_registers_nothing_and_tells_the_user(plugin, monkeypatch):
+    shown = []
+    widgets = types.ModuleType("PyQt5.QtWidgets")
+    widgets.QMessageBox = types.SimpleNamespace(  # type: ignore[attr-defined]
+        warning=lambda parent, title, text: shown.append(text))
+    monkeypatch.setitem(sys.modules, "PyQt5", types.ModuleType("PyQt5"))
+    monkeypatch.setitem(sys.modules, "PyQt5.QtWidgets", widgets)
+    plugin("4.4.8")
+    app = fake.Krita.instance()
+    assert app.extensions == [] and app.docker_factories == []
+    for handler in app.notifier().windowCreated.handlers:
+        handler()
+    assert len(shown) == 1 and "Krita 4.4.8" in shown[0]
+
+
+def photo_layer(**kw) -> fake.Node:
+    return fake.Node("photo", rect=fake.QRect(10, 20, 2, 1), data=bytes(range(8)), **kw)
+
+
+def document_with(*layers: fake.Node, cls: type = fake.Document) -> fake.Document:
+    root = fake.Node("root", "grouplayer")
+    for layer in layers:
+        root.addChildNode(layer, None)
+    return cls(root)
+
+
+def test_selected_masks_stand_for_their_layers_once(plugin):
+    plugin()
+    from bgmask_krita import host
+
+    layer, other = photo_layer(), photo_layer()
+    mask = fake.Node("m", "transparencymask")
+    layer.addChildNode(mask, None)
+    doc = document_with(layer, other)
+    fake.Krita.instance().window = fake.Window(fake.View(doc, [mask, layer, other]))
+    assert host.target_layers(doc) == [layer, other]
+    fake.Krita.instance().window = fake.Window(fake.View(doc, []))
+    doc.setActiveNode(other)
+    assert host.target_layers(doc) == [other]
+
+
+def test_eight_bit_rgba_is_sent_as_krita_keeps_it(plugin):
+    plugin()
+    from bgmask_krita import host
+
+    layer = photo_layer()
+    pixels = host.read_layer(layer, intersect=False)
+    assert (pixels.fmt, pixels.data) == ("bgra8", bytes(range(8)))
+    assert (pixels.x, pixels.y, pixels.width, pixels.height) == (10, 20, 2, 1)
+    assert layer.conversions == []
+
+
+@pytest.mark.parametrize("model, depth", [("CMYKA", "U8"), ("RGBA", "U16"), ("LABA", "U16"),
+                                          ("RGBA", "F32"), ("GRAYA", "F16")])
+def test_other_colour_spaces_are_converted_on_a_copy_never_the_layer(plugin, model, depth):
+    plugin()
+    from bgmask_krita import host
+
+    layer = photo_layer(model=model, depth=depth)
+    pixels = host.read_layer(layer, intersect=False)
+    assert pixels.fmt == "bgra8" and pixels.data == bytes([9]) * 8
+    assert layer.conversions == [] and (layer.model, layer.depth) == (model, depth)
+
+
+def test_empty_layer_is_a_clear_error(plugin):
+    plugin()
+    from bgmask_krita import host
+
+    with pytest.raises(BgmaskError, match="empty"):
+        host.read_layer(fake.Node("blank", rect=fake.QRect(0, 0, 0, 0)), intersect=False)
+
+
+def test_intersect_reads_the_existing_mask(plugin):
+    plugin()
+    from bgmask_krita import host
+
+    layer = photo_layer()
+    layer.addChildNode(fake.Node("old", "transparencymask", data=b"\x00\xff"), None)
+    assert host.read_layer(layer, intersect=True).base_mask == b"\x00\xff"
+    assert host.read_layer(layer, intersect=False).base_mask is None
+
+
+def test_krita_51_makes_the_mask_with_its_action_and_replaces_the_old_one(plugin):
+    plugin()
+    from bgmask_krita import host
+
+    layer = photo_layer()
+    old = fake.Node("old", "transparencymask")
+    layer.addChildNode(old, None)
+    doc = document_with(layer)
+    app = fake.Krita.instance()
+    # Krita's actions work on the active node, as the real ones do.
+    app.action("add_new_transparency_mask").on_trigger = lambda: doc.activeNode().addChildNode(
+        fake.Node("Transparency Mask", "transparencymask"), None)
+    app.action("remove_layer").on_trigger = lambda: doc.activeNode().remove()
+    pixels = host.read_layer(layer, intersect=False)
+    host.write_mask(doc, pixels, b"\x01\x02", "mask", None)
+    masks = host.transparency_masks(layer)
+    assert [m.name() for m in masks] == ["bgmask"]
+    assert masks[0].data == b"\x01\x02" and masks[0].rect == fake.QRect(10, 20, 2, 1)
+
+
+def test_krita_52_uses_create_transparency_mask(plugin):
+    plugin()
+    from bgmask_krita import host
+
+    layer = photo_layer()
+    doc = document_with(layer, cls=fake.Document52)
+    host.write_mask(doc, host.read_layer(layer, False), b"\x07\x08", "mask", None)
+    assert fake.Krita.instance().action("add_new_transparency_mask").count == 0
+    assert [m.data for m in host.transparency_masks(layer)] == [b"\x07\x08"]
+
+
+def test_selection_and_new_layer_outputs_leave_the_layer_alone(plugin):
+    plugin()
+    from bgmask_krita import host
+
+    layer = photo_layer()
+    doc = document_with(layer, cls=fake.Document52)
+    pixels = host.read_layer(layer, False)
+    selection = host.write_mask(doc, pixels, b"\x05\x06", "selection", None)
+    assert selection.parts == [(b"\x05\x06", 10, 20, 2, 1)]
+    host.write_mask(doc, pixels, b"\x05\x06", "layer", None)
+    assert host.transparency_masks(layer) == []
+    names = [n.name() for n in doc.rootNode().childNodes()]
+    assert names == ["photo", "photo (bgmask)"]
+
+
+def test_settings_survive_a_restart_and_bad_values_fall_back(plugin):
+    plugin()
+    from bgmask.adapter import JobSettings
+    from bgmask_krita import state
+
+    state.save_settings(JobSettings(refine=True, quality="best", output="selection"))
+    assert state.load_settings() == JobSettings(refine=True, quality="best", output="selection")
+    fake.Krita.instance().writeSetting("bgmask", "output", "somewhere")
+    assert state.load_settings() == JobSettings()
