@@ -33,11 +33,16 @@ def set_plugin_enabled(text: str, name: str, enabled: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-def remove_plugin(text: str, name: str) -> str:
-    """``text`` without our ``enable_<name>`` line; every other line is kept as it was."""
+def has_group(text: str) -> bool:
+    return any(line.strip() == GROUP for line in text.splitlines())
+
+
+def remove_plugin(text: str, name: str, drop_empty_group: bool = False) -> str:
+    """``text`` without our ``enable_<name>`` line; every other line is kept as it was.
+    With ``drop_empty_group`` (we added the group) an emptied [python] group goes too."""
     lines = text.splitlines(keepends=True)
     group = None
-    kept = []
+    kept: list[str] = []
     for raw in lines:
         stripped = raw.strip()
         if stripped.startswith("[") and stripped.endswith("]"):
@@ -45,4 +50,13 @@ def remove_plugin(text: str, name: str) -> str:
         if group == GROUP and stripped.split("=", 1)[0].strip() == _key(name):
             continue
         kept.append(raw)
+    if drop_empty_group:
+        header = next((i for i, x in enumerate(kept) if x.strip() == GROUP), None)
+        if header is not None:
+            end = next((i for i in range(header + 1, len(kept)) if kept[i].startswith("[")),
+                       len(kept))
+            if all(not x.strip() for x in kept[header + 1:end]):
+                # The blank line set_plugin_enabled put before the group goes with it.
+                first = header - 1 if header > 0 and not kept[header - 1].strip() else header
+                del kept[first:end]
     return "".join(kept)

@@ -103,20 +103,31 @@ def install_bgmask(profile: Path) -> None:
     rc.write_text(set_plugin_enabled(rc.read_text(), KRITA_NAME))
 
 
-def run_krita(tmp: Path, driver: Path, job: dict, env: dict[str, str] | None = None,
-              timeout: float = 400, with_bgmask: bool = True) -> KritaRun:
+def prepare_profile(tmp: Path) -> tuple[Path, dict[str, str]]:
+    """A fresh Krita profile with the test driver; (profile, its environment variables)."""
     warm_template()
     profile = tmp / "profile"
     shutil.copytree(TEMPLATE, profile, symlinks=True)
     install_driver(profile)
-    if with_bgmask:
-        install_bgmask(profile)
-    work = tmp / "work"
-    work.mkdir(exist_ok=True)
+    return profile, profile_env(profile)
+
+
+def launch_driver(profile: Path, work: Path, driver: Path, job: dict, env: dict[str, str],
+                  timeout: float = 400) -> KritaRun:
+    work.mkdir(parents=True, exist_ok=True)
     (work / "job.json").write_text(json.dumps(job))
     variables = {**profile_env(profile), "BGMASK_TEST_WORK": str(work),
-                 "BGMASK_KRITA_DRIVER": str(driver), **(env or {})}
+                 "BGMASK_KRITA_DRIVER": str(driver), **env}
     start = time.perf_counter()
     proc = launch(profile, variables, timeout)
     return KritaRun(work, proc.returncode, proc.stdout + proc.stderr,
                     time.perf_counter() - start)
+
+
+def run_krita(tmp: Path, driver: Path, job: dict, env: dict[str, str] | None = None,
+              timeout: float = 400, with_bgmask: bool = True) -> KritaRun:
+    """Krita with bgmask staged from this checkout into a fresh profile, running ``driver``."""
+    profile, _ = prepare_profile(tmp)
+    if with_bgmask:
+        install_bgmask(profile)
+    return launch_driver(profile, tmp / "work", driver, job, env or {}, timeout)
