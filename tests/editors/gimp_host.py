@@ -81,16 +81,42 @@ def install_worker_source(root: Path) -> None:
     (site / "bgmask-src.pth").write_text("/opt/bgmask-src\n")
 
 
+def in_chroot(root: Path, command: list[str], env: dict[str, str], timeout: float = 600
+              ) -> subprocess.CompletedProcess:
+    """``command`` as the unprivileged GIMP user inside the chroot, with only ``env``."""
+    variables = {"HOME": str(HOME), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **env}
+    return subprocess.run(["chroot", f"--userspec={UID}:{UID}", str(root), "env", "-i",
+                           *[f"{k}={v}" for k, v in variables.items()], *command],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def copy_checkout(root: Path) -> Path:
+    """This checkout's installable parts inside the chroot (the installer's own source)."""
+    inside = Path("/home") / USER / "bgmask-checkout"
+    target = root / inside.relative_to("/")
+    shutil.rmtree(target, ignore_errors=True)
+    for part in ("core", "plugin", "installers"):
+        shutil.copytree(REPO / part, target / part,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copyfile(REPO / name, target / name)
+    chown(target)
+    return inside
+
+
 def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: Path,
              env: dict[str, str] | None = None, timeout: float = 600,
-             driver: str = "gimp_driver.py", gui: bool = False) -> GimpRun:
-    """Stages the plug-in into a fresh GIMP profile, then runs ``driver`` on ``job`` in
-    gimp-console, or with ``gui`` in the full GIMP on a virtual screen."""
+             driver: str = "gimp_driver.py", gui: bool = False,
+             installed: bool = False) -> GimpRun:
+    """Stages the plug-in into a fresh GIMP profile (or, ``installed``, uses what the
+    installer put there), then runs ``driver`` on ``job`` in gimp-console, or with ``gui`` in
+    the full GIMP on a virtual screen."""
     home = root / HOME.relative_to("/")
     profile = home / ".config" / "GIMP"
-    shutil.rmtree(profile / "3.0" / "plug-ins", ignore_errors=True)
-    stage_gimp(profile / "3.0" / "plug-ins")
-    install_worker_source(root)
+    if not installed:
+        shutil.rmtree(profile / "3.0" / "plug-ins", ignore_errors=True)
+        stage_gimp(profile / "3.0" / "plug-ins")
+        install_worker_source(root)
     work = home / "bgmask-test" / name
     shutil.rmtree(work, ignore_errors=True)
     (work / "models").mkdir(parents=True)
@@ -103,8 +129,10 @@ def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: P
     (work / "job.json").write_text(json.dumps(job))
     chown(home)
     variables = {"HOME": str(HOME), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
-                 "BGMASK_PYTHON": DEPS_PYTHON, "BGMASK_MODEL_DIR": str(inner_work / "models"),
+                 "BGMASK_MODEL_DIR": str(inner_work / "models"),
                  "BGMASK_TEST_WORK": str(inner_work), **(env or {})}
+    if not installed:
+        variables["BGMASK_PYTHON"] = DEPS_PYTHON
     command = ["chroot", f"--userspec={UID}:{UID}", str(root), "env", "-i",
                *[f"{k}={v}" for k, v in variables.items()],
                *(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "gimp-3.0"] if gui

@@ -6,6 +6,7 @@ Expected masks come from the ``bgmask --mask`` command on the same pixels.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,7 +15,15 @@ import pytest
 from PIL import Image
 
 from ..conftest import bgmask_cli
-from .gimp_host import GimpRun, require_gimp, run_gimp
+from .gimp_host import (
+    HOME,
+    GimpRun,
+    chown,
+    copy_checkout,
+    in_chroot,
+    require_gimp,
+    run_gimp,
+)
 
 pytestmark = pytest.mark.editors
 SCENARIOS = ["basic", "two_layers_offset", "high_depth", "grayscale", "existing_mask",
@@ -160,3 +169,27 @@ def test_one_undo_in_the_real_gimp_removes_the_mask(photo, model_file):
     assert result["mask_gone_after_one_undo"], result
     assert not result["alpha_after_undo"], "the alpha channel added for the mask stayed"
     assert result["mask_back_after_redo"]
+
+
+def test_installed_copy_works_in_gimp(photo, model_file, expected):
+    """The installer run by the GIMP user inside GIMP's system, then the menu item with no
+    path into this checkout: the worker is found through the installer's record."""
+    root = require_gimp()
+    home = root / HOME.relative_to("/")
+    shutil.rmtree(home / ".config" / "GIMP", ignore_errors=True)
+    (home / ".config" / "GIMP" / "3.0").mkdir(parents=True)
+    chown(home / ".config")
+    checkout = copy_checkout(root)
+    install = in_chroot(root, ["python3", f"{checkout}/installers/install.py", "--gimp",
+                               "--no-krita", "--no-model"], {})
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert (home / ".config" / "bgmask" / "adapters.json").exists()
+    run = run_gimp(root, "installed", {"scenarios": ["basic"]}, [photo], model_file,
+                   installed=True)
+    basic = run.results()["basic"]
+    assert basic["ok"], basic["message"]
+    assert_close(read_mask(run, basic["mask"]), expected)
+    removed = in_chroot(root, ["python3", f"{checkout}/installers/install.py", "--uninstall"],
+                        {})
+    assert removed.returncode == 0, removed.stderr
+    assert not (home / ".config" / "GIMP" / "3.0" / "plug-ins" / "bgmask-gimp").exists()
