@@ -129,10 +129,9 @@ def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: P
     (work / "job.json").write_text(json.dumps(job))
     chown(home)
     variables = {"HOME": str(HOME), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
+                 **({} if installed else {"BGMASK_PYTHON": DEPS_PYTHON}),
                  "BGMASK_MODEL_DIR": str(inner_work / "models"),
                  "BGMASK_TEST_WORK": str(inner_work), **(env or {})}
-    if not installed:
-        variables["BGMASK_PYTHON"] = DEPS_PYTHON
     command = ["chroot", f"--userspec={UID}:{UID}", str(root), "env", "-i",
                *[f"{k}={v}" for k, v in variables.items()],
                *(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "gimp-3.0"] if gui
