@@ -7,14 +7,18 @@ the editor's own Python.
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .catalogue import DEFAULT_MODEL
 from .client import WorkerClient, worker_command
-from .errors import UsageError
+from .errors import BgmaskError, UsageError
 from .hostconfig import worker_env, worker_python
+from .sharedworker import SharedWorkerClient, runtime_dir
 
 # Where the mask goes, and what happens to a mask the layer already has (key: label).
 OUTPUTS = {"mask": "Layer mask", "selection": "Selection", "layer": "New layer with the mask"}
@@ -55,6 +59,28 @@ def new_client(env: Mapping[str, str] | None = None) -> WorkerClient:
     return WorkerClient(worker_command(worker_python(clean)), clean)
 
 
+def start_client(env: Mapping[str, str] | None = None) -> WorkerClient:
+    """A started client for a plug-in that lives for one click (GIMP): the per-user background
+    worker, which keeps the model loaded between clicks, or, if anything about it fails, a
+    one-shot worker of its own (``fallback_reason`` then says why)."""
+    clean = worker_env(env)
+    command = worker_command(worker_python(clean))
+    directory = runtime_dir(clean)
+    reason = "no shared worker on this system"
+    if directory is not None and clean.get("BGMASK_SHARED_WORKER", "1") != "0":
+        shared = SharedWorkerClient(command, clean, directory)
+        try:
+            shared.start()
+            return shared
+        except (BgmaskError, OSError) as exc:
+            shared.close()
+            reason = str(exc)
+    client = WorkerClient(command, clean)
+    client.start()
+    client.fallback_reason = reason  # type: ignore[attr-defined]
+    return client
+
+
 def layer_progress(index: int, count: int, report: Callable[[float], None]
                    ) -> Callable[[str, int, int | None], None]:
     """A worker progress handler mapping one layer's stages onto the whole job's 0..1 bar."""
@@ -62,3 +88,24 @@ def layer_progress(index: int, count: int, report: Callable[[float], None]
         within = 0.5 if stage == "inference" else (done / total * 0.5 if total else 0.0)
         report(min(1.0, (index + within) / count))
     return handler
+
+
+class PhaseTimer:
+    """Seconds a click spends reading the layer, in the worker, and writing the mask. With
+    ``$BGMASK_TRACE_FILE`` set, ``save`` appends them as one JSON line: the benchmark reads it,
+    and a user reporting a slow click can send it."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = self.phases.get(name, 0.0) + now - self._mark
+        self._mark = now
+
+    def save(self, env: Mapping[str, str] | None = None) -> None:
+        path = (os.environ if env is None else env).get("BGMASK_TRACE_FILE")
+        if path:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(self.phases) + "\n")

@@ -72,9 +72,19 @@ class WorkerClient:
                 f"cannot start the bgmask worker ({self.command[0]}): {exc.strerror or exc}. "
                 "Reinstall bgmask, or set BGMASK_PYTHON to the Python of bgmask's environment."
             ) from exc
-        header, _ = self._exchange({"type": "hello", "protocol": PROTOCOL_VERSION})
+        self._greet()
+
+    def _greet(self, **extra: Any) -> dict[str, Any]:
+        header, _ = self._exchange({"type": "hello", "protocol": PROTOCOL_VERSION, **extra})
         self.worker_version = header.get("version")
         self.providers = list(header.get("providers") or [])
+        return header
+
+    def _streams(self) -> tuple[Any, Any]:
+        """(writer, reader) of the running worker's channel."""
+        process = self._process
+        assert process is not None and process.stdin and process.stdout
+        return process.stdin, process.stdout
 
     def close(self) -> None:
         process, self._process = self._process, None
@@ -115,17 +125,17 @@ class WorkerClient:
             header["base_mask"] = True
             pixels = bytes(pixels) + bytes(base_mask)
         reply, payload = self._exchange(header, pixels, progress)
-        return MaskReply(payload, int(reply["width"]), int(reply["height"]),
+        return MaskReply(bytes(payload), int(reply["width"]), int(reply["height"]),
                          str(reply.get("provider", "")), reply.get("notice"))
 
     def _exchange(self, header: dict[str, Any], payload: bytes | memoryview = b"",
-                  progress: ProgressHandler | None = None) -> tuple[dict[str, Any], bytes]:
-        process = self._process
-        assert process is not None and process.stdin and process.stdout
+                  progress: ProgressHandler | None = None
+                  ) -> tuple[dict[str, Any], bytearray]:
+        writer, reader = self._streams()
         try:
-            write_frame(process.stdin, header, payload)  # type: ignore[arg-type]
+            write_frame(writer, header, payload)
             while True:
-                frame = read_frame(process.stdout)  # type: ignore[arg-type]
+                frame = read_frame(reader)
                 if frame is None:
                     raise self._died()
                 reply, data = frame

@@ -66,3 +66,7 @@ class ProtocolError(WorkerError):
 class MalformedRequestError(ProtocolError):
     """A complete frame whose content is invalid; the stream is still in step, so a worker
     answers with an error and keeps serving."""
+
+
+class AuthenticationError(ProtocolError):
+    """A connection to the shared worker without this user's secret; it is closed."""

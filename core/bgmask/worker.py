@@ -9,14 +9,25 @@ its framing cannot be trusted again, so the worker answers once and exits.
 from __future__ import annotations
 
 import argparse
+import hmac
+import os
 import sys
+import threading
 import traceback
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
+from PIL import Image
 
 from . import __version__
-from .errors import BgmaskError, MalformedRequestError, ProtocolError, UsageError
+from .errors import (
+    AuthenticationError,
+    BgmaskError,
+    MalformedRequestError,
+    ProtocolError,
+    UsageError,
+)
 from .pipeline import Masker, MaskOptions
 from .protocol import PROTOCOL_VERSION, expected_payload, parse_format, read_frame, write_frame
 from .runtime import RuntimeOptions, available_providers
@@ -28,7 +39,26 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
 DTYPES = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<f4")}
 
 
-def pixels_to_array(payload: bytes, width: int, height: int, fmt: str) -> np.ndarray:
+# 8-bit colour formats Pillow unpacks straight to RGB in one C pass (the alpha is not part of
+# the prediction): cheaper than numpy channel shuffles on a 12 MP layer.
+PIL_RAW_MODES = {"rgb8": "RGB", "rgba8": "RGBX", "bgra8": "BGRX"}
+
+
+def pixels_to_input(payload: bytes | bytearray, width: int, height: int, fmt: str
+                    ) -> np.ndarray | Image.Image:
+    """What the pipeline takes for these pixels: a PIL image for 8-bit colour, else an array."""
+    raw_mode = PIL_RAW_MODES.get(fmt)
+    if raw_mode is None:
+        return pixels_to_array(payload, width, height, fmt)
+    size = expected_payload(width, height, fmt)
+    if len(payload) != size:
+        raise MalformedRequestError(
+            f"{width}x{height} {fmt} needs {size} bytes of pixels, {len(payload)} were sent")
+    return Image.frombuffer("RGB", (width, height), payload, "raw", raw_mode, 0, 1)
+
+
+def pixels_to_array(payload: bytes | bytearray, width: int, height: int, fmt: str
+                    ) -> np.ndarray:
     channels, sample = parse_format(fmt)
     size = expected_payload(width, height, fmt)
     if len(payload) != size:
@@ -56,9 +86,17 @@ def mask_options(raw: Any) -> MaskOptions:
 
 
 class Worker:
-    def __init__(self, stdin: BinaryIO, stdout: BinaryIO, runtime: RuntimeOptions) -> None:
+    """Serves one channel. The socket server runs one per connection, sharing the loaded
+    models, a lock that runs one inference at a time, and the per-user secret."""
+
+    def __init__(self, stdin: BinaryIO, stdout: BinaryIO, runtime: RuntimeOptions, *,
+                 maskers: dict[str, Masker] | None = None, lock: threading.Lock | None = None,
+                 secret: str | None = None,
+                 on_shutdown: Callable[[], None] | None = None) -> None:
         self.stdin, self.stdout, self.runtime = stdin, stdout, runtime
-        self.maskers: dict[str, Masker] = {}
+        self.maskers: dict[str, Masker] = {} if maskers is None else maskers
+        self.lock = lock or threading.Lock()
+        self.secret, self.on_shutdown = secret, on_shutdown
         self.greeted = False
 
     def serve(self) -> int:
@@ -79,6 +117,10 @@ class Worker:
                     raise MalformedRequestError("send a 'hello' frame before any request")
                 elif kind == "mask":
                     self.mask(header, payload)
+                elif kind == "shutdown" and self.on_shutdown is not None:
+                    self.on_shutdown()  # a newer client replaces this background worker
+                    write_frame(self.stdout, {"type": "bye"})
+                    return 0
                 else:
                     raise MalformedRequestError(f"unknown request type {kind!r}")
             except ProtocolError as exc:
@@ -100,13 +142,18 @@ class Worker:
                                   "error": name or type(exc).__name__, "message": str(exc)})
 
     def hello(self, header: dict[str, Any]) -> None:
+        if self.secret is not None and not hmac.compare_digest(
+                str(header.get("secret", "")).encode(), self.secret.encode()):
+            raise AuthenticationError("wrong or missing secret: this worker serves its own "
+                                      "user's bgmask only")
         if header.get("protocol") != PROTOCOL_VERSION:
             raise MalformedRequestError(
                 f"protocol {header.get('protocol')!r} asked, this worker speaks "
                 f"{PROTOCOL_VERSION}; reinstall bgmask so the plug-in and worker match")
         self.greeted = True
         write_frame(self.stdout, {"type": "hello", "protocol": PROTOCOL_VERSION,
-                                  "version": __version__, "providers": available_providers()})
+                                  "version": __version__, "providers": available_providers(),
+                                  "pid": os.getpid()})
 
     def masker(self, model: str, request_id: Any) -> Masker:
         masker = self.maskers.get(model)
@@ -129,15 +176,16 @@ class Worker:
                                     isinstance(height, int) else 0)
             base_mask = np.frombuffer(payload, np.uint8, offset=max(split, 0))
             payload = payload[:max(split, 0)]
-        pixels = pixels_to_array(payload, width, height, fmt)  # type: ignore[arg-type]
+        pixels = pixels_to_input(payload, width, height, fmt)  # type: ignore[arg-type]
         options = mask_options(header.get("options"))
         model = header.get("model") or "u2netp"
         if not isinstance(model, str):
             raise UsageError("model must be a string")
-        masker = self.masker(model, request_id)
-        write_frame(self.stdout, {"type": "progress", "id": request_id, "stage": "inference",
-                                  "done": 0, "total": 1})
-        mask = masker.mask(pixels, options)
+        with self.lock:
+            masker = self.masker(model, request_id)
+            write_frame(self.stdout, {"type": "progress", "id": request_id,
+                                      "stage": "inference", "done": 0, "total": 1})
+            mask = masker.mask(pixels, options)
         if base_mask is not None:
             np.minimum(mask, base_mask.reshape(mask.shape), out=mask)
         write_frame(self.stdout, {"type": "mask", "id": request_id, "width": width,
@@ -150,8 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: auto)")
     parser.add_argument("--providers", default=None,
                         help="comma-separated execution providers, e.g. cuda,cpu")
+    parser.add_argument("--socket", default=None, metavar="PATH",
+                        help="serve this user's clients on a Unix socket in the background")
+    parser.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                        help="with --socket: exit after this long without requests "
+                             "(default $BGMASK_WORKER_IDLE or 900)")
     args = parser.parse_args(argv)
     providers = tuple(args.providers.split(",")) if args.providers else None
+    if args.socket:
+        from .worker_socket import serve_socket
+
+        return serve_socket(args.socket, RuntimeOptions(providers, args.threads),
+                            args.idle_timeout)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must never corrupt the frame stream
     try:

@@ -37,6 +37,7 @@ from .stage import GIMP_NAME, KRITA_NAME, PLUGINS, REPO, stage_gimp, stage_krita
 sys.path.insert(0, str(REPO / "core"))
 from bgmask import __version__  # noqa: E402  (stdlib-only modules of the checkout)
 from bgmask.hostconfig import config_path  # noqa: E402
+from bgmask.sharedworker import stop_shared_worker  # noqa: E402
 
 MANIFEST = "install-manifest.json"
 DEFAULT_MODEL = "u2netp"
@@ -311,6 +312,8 @@ def install(args: argparse.Namespace, platform: Platform) -> None:
                       encoding="utf-8")
     record["files"] = sorted(set(record["files"]) | {str(config)})
     manifest_path(platform).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    if stop_shared_worker(platform.env):
+        say("stopped the running bgmask worker: the next click starts the new version")
     say(f"done: bgmask {__version__} is installed. In GIMP 3: Layer > Mask > Remove "
         "Background (AI). In Krita: the bgmask docker, or Tools > Scripts > Remove Background.")
 
@@ -328,6 +331,7 @@ def uninstall(args: argparse.Namespace, platform: Platform) -> None:
             print(f"would edit: {entry['path']}")
         return
     manifest_path(platform).unlink(missing_ok=True)
+    stop_shared_worker(platform.env)
     remove_recorded(record, keep_models=not args.purge_models, data_dir=data_dir)
     kept = "" if args.purge_models else f" (models kept in {data_dir / 'models'})"
     say(f"bgmask is uninstalled{kept}.")

@@ -17,7 +17,7 @@ CORE = REPO / "core" / "bgmask"
 PLUGINS = REPO / "plugin"
 # The modules the adapters import: each is standard library only (tests/test_adapters.py checks).
 VENDORED = ("__init__.py", "errors.py", "protocol.py", "client.py", "hostconfig.py",
-            "catalogue.py", "adapter.py")
+            "catalogue.py", "adapter.py", "sharedworker.py")
 GIMP_NAME = "bgmask-gimp"
 KRITA_NAME = "bgmask_krita"
 

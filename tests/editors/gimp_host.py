@@ -131,6 +131,9 @@ def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: P
     variables = {"HOME": str(HOME), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8",
                  **({} if installed else {"BGMASK_PYTHON": DEPS_PYTHON}),
                  "BGMASK_MODEL_DIR": str(inner_work / "models"),
+                 # A shared worker of this run's own, gone soon after the run.
+                 "BGMASK_RUNTIME_DIR": f"/tmp/bgmask-test-{name}-{os.getpid()}",
+                 "BGMASK_WORKER_IDLE": "20",
                  "BGMASK_TEST_WORK": str(inner_work), **(env or {})}
     command = ["chroot", f"--userspec={UID}:{UID}", str(root), "env", "-i",
                *[f"{k}={v}" for k, v in variables.items()],

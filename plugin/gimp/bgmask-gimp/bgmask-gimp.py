@@ -24,8 +24,9 @@ from bgmask.adapter import (  # noqa: E402
     OUTPUTS,
     QUALITIES,
     JobSettings,
+    PhaseTimer,
     layer_progress,
-    new_client,
+    start_client,
 )
 from bgmask.catalogue import CATALOGUE, DEFAULT_MODEL  # noqa: E402
 from bgmask.client import WorkerClient  # noqa: E402
@@ -117,14 +118,19 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
                                   "channels or masks.")
     if run_mode == Gimp.RunMode.INTERACTIVE and not ask_settings(procedure, config):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+    timer = PhaseTimer()
     try:
         settings = settings_from(config)
         Gimp.progress_init("Removing background...")
         # Every mask is computed before the image is touched: a failure leaves it as it was.
-        with new_client() as client:
-            masks = [predict(client, layer, settings, index, len(layers))
+        # The per-user background worker keeps the model loaded between clicks.
+        with start_client() as client:
+            timer.lap("connect")
+            masks = [predict(client, layer, settings, index, len(layers), timer)
                      for index, layer in enumerate(layers)]
         write_all(image, layers, masks, settings)
+        timer.lap("write")
+        timer.save()
     except BgmaskError as exc:
         return failure(procedure, str(exc))
     except MemoryError:
@@ -151,7 +157,7 @@ def read(drawable: Gimp.Drawable, babl_format: str) -> bytes:
 
 
 def predict(client: WorkerClient, layer: Gimp.Layer, settings: JobSettings,
-            index: int, count: int) -> bytes:
+            index: int, count: int, timer: PhaseTimer) -> bytes:
     """The layer's mask at the layer's own size, from the layer's own pixels."""
     babl_format, worker_format = pixel_format(layer)
     width, height = layer.get_width(), layer.get_height()
@@ -160,11 +166,14 @@ def predict(client: WorkerClient, layer: Gimp.Layer, settings: JobSettings,
     if old is not None and settings.existing == "intersect" and settings.output != "selection":
         base = read(old, MASK_FORMAT)
     Gimp.progress_set_text(f"Removing background: {layer.get_name()}")
-    reply = client.mask(read(layer, babl_format), width, height, worker_format,
+    pixels = read(layer, babl_format)
+    timer.lap("read")
+    reply = client.mask(pixels, width, height, worker_format,
                         model=settings.model, options=settings.worker_options(),
                         progress=layer_progress(index, count, Gimp.progress_update),
                         base_mask=base)
     Gimp.progress_update((index + 1) / count)
+    timer.lap("worker")
     return reply.mask
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from bgmask.adapter import JobSettings, layer_progress
+from bgmask.adapter import JobSettings, PhaseTimer, layer_progress
 from bgmask.errors import BgmaskError
 from krita import Krita
 from PyQt5.QtCore import QObject, Qt, pyqtSignal
@@ -16,8 +16,10 @@ from .state import SESSION, WorkerSession
 
 
 class JobResult:
-    def __init__(self, ok: bool, message: str, provider: str = "") -> None:
+    def __init__(self, ok: bool, message: str, provider: str = "",
+                 phases: dict[str, float] | None = None) -> None:
         self.ok, self.message, self.provider = ok, message, provider
+        self.phases = phases or {}  # seconds spent reading, in the worker, writing
 
 
 class MaskJob(QObject):
@@ -32,12 +34,14 @@ class MaskJob(QObject):
         self.settings, self.session = settings, session
         self._replied.connect(self._apply, Qt.QueuedConnection)
         self._started = 0.0
+        self.timer = PhaseTimer()
         self.provider = ""
         self.notice: str | None = None
 
     def start(self) -> None:
         """Reads the layers (UI thread) and hands them to the worker; ``finished`` follows."""
         self._started = time.perf_counter()
+        self.timer = PhaseTimer()
         doc = Krita.instance().activeDocument()
         if doc is None:
             self._finish(False, "Open a document first.")
@@ -58,6 +62,7 @@ class MaskJob(QObject):
             self._finish(False, "Out of memory while reading the layer: close other "
                                 "documents or programs and try again.")
             return
+        self.timer.lap("read")
         self.progressed.emit(0.0, "starting bgmask...")
         threading.Thread(target=self._wait_for_worker, name="bgmask-job", daemon=True).start()
 
@@ -86,6 +91,7 @@ class MaskJob(QObject):
             self._replied.emit(None, f"internal error in bgmask: {exc!r}")
 
     def _apply(self, masks: list[bytes] | None, error: str | None) -> None:
+        self.timer.lap("worker")
         if masks is None:
             self._finish(False, error or "bgmask failed")
             return
@@ -103,6 +109,8 @@ class MaskJob(QObject):
         except BgmaskError as exc:
             self._finish(False, str(exc))
             return
+        self.timer.lap("write")
+        self.timer.save()
         seconds = time.perf_counter() - self._started
         plural = "s" if len(masks) != 1 else ""
         message = f"done: {len(masks)} layer{plural} in {seconds:.1f} s"
@@ -111,7 +119,7 @@ class MaskJob(QObject):
         self._finish(True, message)
 
     def _finish(self, ok: bool, message: str) -> None:
-        self.finished.emit(JobResult(ok, message, self.provider))
+        self.finished.emit(JobResult(ok, message, self.provider, dict(self.timer.phases)))
 
 
 class JobRunner(QObject):

@@ -1,0 +1,194 @@
+"""The per-user background worker that keeps the model warm across GIMP clicks: shared between
+clients, private to its user, replaced when stale, gone when idle, and never a dead end."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bgmask import adapter, sharedworker
+from bgmask.client import WorkerClient, worker_command
+from bgmask.errors import WorkerError
+from bgmask.protocol import read_frame, write_frame
+from bgmask.sharedworker import SharedWorkerClient
+from PIL import Image
+
+from .conftest import SAMPLE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def runtime(tmp_path, monkeypatch, model_dir) -> Path:
+    directory = tmp_path / "rt"
+    monkeypatch.setenv("BGMASK_RUNTIME_DIR", str(directory))
+    monkeypatch.setenv("BGMASK_PYTHON", sys.executable)
+    monkeypatch.setenv("BGMASK_WORKER_IDLE", "30")
+    yield directory
+    stop_worker(directory)
+
+
+def stop_worker(directory: Path) -> None:
+    """Asks a worker left running to exit, as a newer client would."""
+    if not (directory / "worker.sock").exists():
+        return
+    client = SharedWorkerClient(worker_command(sys.executable), None, directory)
+    try:
+        client.start()
+        client._exchange({"type": "shutdown"})
+    except WorkerError:
+        pass
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return np.asarray(Image.open(SAMPLE).convert("RGB"))
+
+
+def mask_with(client: WorkerClient, photo: np.ndarray) -> bytes:
+    return client.mask(photo.tobytes(), photo.shape[1], photo.shape[0], "rgb8").mask
+
+
+def hello_pid(client: WorkerClient) -> int:
+    return int(client._greet(secret=sharedworker.read_secret(client.directory, False))["pid"])
+
+
+def test_clicks_share_one_warm_worker_and_get_the_core_mask(runtime, masker, photo):
+    with adapter.start_client() as first:
+        assert isinstance(first, SharedWorkerClient) and first.started_worker
+        pid = hello_pid(first)
+        got = mask_with(first, photo)
+    with adapter.start_client() as second:
+        assert not second.started_worker
+        assert hello_pid(second) == pid
+        assert mask_with(second, photo) == got
+    assert np.array_equal(np.frombuffer(got, np.uint8).reshape(photo.shape[:2]),
+                          masker.mask(photo))
+    mode = os.stat(runtime).st_mode & 0o777
+    assert mode == 0o700 and os.stat(runtime / "worker.sock").st_mode & 0o777 == 0o600
+    assert os.stat(runtime / "secret").st_mode & 0o777 == 0o600
+
+
+def test_a_client_without_the_secret_is_refused(runtime):
+    with adapter.start_client():
+        pass
+    for hello in ({"type": "hello", "protocol": 1},
+                  {"type": "hello", "protocol": 1, "secret": "0" * 64}):
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(runtime / "worker.sock"))
+            with sock.makefile("wb", buffering=0) as w, sock.makefile("rb") as r:
+                write_frame(w, hello)
+                reply, _ = read_frame(r)
+                assert reply["error"] == "AuthenticationError"
+                # The worker has closed the connection: nothing more is served.
+                try:
+                    write_frame(w, {"type": "mask", "id": 1, "width": 1, "height": 1,
+                                    "format": "gray8"}, b"\x00")
+                    assert read_frame(r) is None
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as a second user")
+def test_another_user_cannot_even_connect(runtime):
+    with adapter.start_client():
+        pass
+    code = ("import socket, sys; s = socket.socket(socket.AF_UNIX); "
+            "s.connect(sys.argv[1])")
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             sys.executable, "-c", code, str(runtime / "worker.sock")],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "PermissionError" in result.stderr
+
+
+def test_a_worker_of_another_version_is_replaced(runtime, monkeypatch, photo):
+    with adapter.start_client() as first:
+        old = hello_pid(first)
+    monkeypatch.setattr(sharedworker, "__version__", "0.0.0-newer")
+    # The old worker answers with its version; the newer client asks it to go.
+    with pytest.raises(WorkerError, match="could not be replaced"):
+        # This test's worker is the same code, so it reports the old version again.
+        SharedWorkerClient(worker_command(sys.executable), None, runtime).start()
+    monkeypatch.setattr(sharedworker, "__version__", adapter.__dict__.get("__version__")
+                        or __import__("bgmask").__version__)
+    with adapter.start_client() as fresh:
+        assert hello_pid(fresh) != old
+        assert len(mask_with(fresh, photo)) == photo.shape[0] * photo.shape[1]
+
+
+def test_idle_worker_exits_by_itself(runtime, monkeypatch):
+    monkeypatch.setenv("BGMASK_WORKER_IDLE", "1")
+    with adapter.start_client():
+        pass
+    deadline = time.monotonic() + 20
+    while (runtime / "worker.sock").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not (runtime / "worker.sock").exists()
+
+
+def test_an_unsafe_runtime_folder_falls_back_to_a_one_shot_worker(runtime, photo):
+    runtime.mkdir(mode=0o777)
+    runtime.chmod(0o777)  # open to everyone: never trusted with the socket
+    with adapter.start_client() as client:
+        assert not isinstance(client, SharedWorkerClient)
+        assert "not a private folder" in client.fallback_reason
+        assert len(mask_with(client, photo)) == photo.shape[0] * photo.shape[1]
+
+
+def test_killed_mid_request_reports_and_the_next_click_starts_afresh(runtime, photo):
+    with adapter.start_client() as client:
+        pid = hello_pid(client)
+    big = np.ascontiguousarray(np.tile(photo, (6, 6, 1)))  # long enough to kill mid-way
+    errors = []
+
+    def click() -> None:
+        try:
+            with adapter.start_client() as c:
+                mask_with(c, big)
+        except WorkerError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=click)
+    thread.start()
+    time.sleep(0.5)
+    os.kill(pid, 9)
+    thread.join(60)
+    assert errors and "closed the connection" in str(errors[0])
+    with adapter.start_client() as again:
+        assert hello_pid(again) != pid
+        assert len(mask_with(again, photo)) == photo.shape[0] * photo.shape[1]
+
+
+def test_two_clicks_at_once_both_succeed(runtime, photo):
+    results: list[bytes] = []
+
+    def click() -> None:
+        with adapter.start_client() as c:
+            results.append(mask_with(c, photo))
+
+    threads = [threading.Thread(target=click) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(results) == 2 and results[0] == results[1]
+
+
+def test_stop_shared_worker_ends_it(runtime):
+    with adapter.start_client():
+        pass
+    assert sharedworker.stop_shared_worker()
+    deadline = time.monotonic() + 10
+    while (runtime / "worker.sock").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (runtime / "worker.sock").exists()
+    assert not sharedworker.stop_shared_worker()
