@@ -230,7 +230,46 @@ def scenario_timing(done):
     click()
 
 
+def scenario_two_documents(done):
+    """The action on one document, then on a second while the first still masks (Krita
+    switches the active document through its event loop, hence the short timers)."""
+    first_doc, first = open_photo("first document")
+    second_doc, second = open_photo("second document")
+    state = {"messages": []}
+    runner().finished.connect(lambda r: state["messages"].append([r.ok, r.message]))
+
+    def show(doc):
+        window = APP.activeWindow()
+        view = next(v for v in window.views() if v.document() == doc)
+        window.showView(view)
+        view.setVisible()
+
+    def click_first():
+        first_doc.setActiveNode(first)
+        start_with("action")
+        state["busy_after_first"] = runner().busy
+        show(second_doc)
+        QTimer.singleShot(150, click_second)
+
+    def click_second():
+        state["active_before_second"] = APP.activeDocument().name()
+        second_doc.setActiveNode(second)
+        start_with("action")
+        state["targets"] = [j.doc.name() for j in runner().jobs]
+        after_job(check)
+
+    def check(result, seen):
+        results["two_documents"] = {
+            "ok": result.ok, "message": result.message, **state,
+            "first": save_mask("doc_first", first), "second": save_mask("doc_second", second)}
+        done()
+
+    show(first_doc)
+    QTimer.singleShot(150, click_first)
+
+
 SCENARIOS = {
+    "two_documents": scenario_two_documents,
     "timing": scenario_timing,
     "action": scenario_action, "docker": scenario_docker,
     "RGBAU16": scenario_colour_space("RGBA", "U16", "sRGB-elle-V2-g10.icc"),

@@ -19,7 +19,8 @@ from .test_gimp import assert_close, cli_mask
 pytestmark = pytest.mark.editors
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "krita_e2e_driver.py"
-SCENARIOS = ["action", "docker", "RGBAU16", "CMYKAU8", "offset", "two_layers", "existing"]
+SCENARIOS = ["action", "docker", "RGBAU16", "CMYKAU8", "offset", "two_layers", "existing",
+             "two_documents"]
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +116,15 @@ def test_existing_mask_is_intersected(results, expected):
     half = got.shape[1] // 2
     assert not got[:, :half].any()
     assert_close(got[:, half:], expected[:, half:])
+
+
+def test_two_documents_at_once_both_get_masks(results, expected):
+    both = results["two_documents"]
+    assert both["ok"], both["message"]
+    assert both["busy_after_first"]
+    assert both["targets"] == ["first document", "second document"]
+    assert_close(mask_of(both["first"]), expected)
+    assert_close(mask_of(both["second"]), expected)
 
 
 def test_missing_worker_leaves_the_document_unchanged_with_a_clear_error(photo, model_dir,

@@ -106,8 +106,8 @@ class BgmaskDocker(DockWidget):
         self.status.setText(text)
 
     def _finished(self, result: JobResult) -> None:
-        self.button.setEnabled(True)
-        self.progress.setVisible(False)
+        self.button.setEnabled(not RUNNER.busy)
+        self.progress.setVisible(RUNNER.busy)
         provider = result.provider.replace("ExecutionProvider", "")
         text = result.message if result.ok else f"Error: {result.message}"
         self.status.setText(f"{text}\n[{provider}]" if provider else text)

@@ -17,11 +17,10 @@ class BgmaskExtension(Extension):
         action.triggered.connect(self.remove_background)
 
     def remove_background(self) -> None:
-        from .job import RUNNER, show_error
+        from .job import RUNNER
         from .state import load_settings
 
-        if not RUNNER.run(load_settings()):
-            show_error("bgmask is still working on the previous request.")
+        RUNNER.run(load_settings())
 
 
 def refuse(reason: str) -> None:

@@ -97,6 +97,40 @@ def add_transparency_mask(doc: Document, node: Node, name: str) -> Node:
     return new[-1]
 
 
+def needs_front(doc: Document, output: str) -> bool:
+    """Krita 5.1 makes masks with an action, and actions work on the active view's document."""
+    return output != "selection" and not hasattr(doc, "createTransparencyMask")
+
+
+def front_view(doc: Document):  # noqa: ANN201 (a krita.View or None)
+    window = Krita.instance().activeWindow()
+    view = window.activeView() if window is not None else None
+    return view if view is not None and view.document() == doc else None
+
+
+def bring_to_front(doc: Document):  # noqa: ANN201 (the view that was in front, or None)
+    """Shows ``doc``'s view (Krita switches on its next event-loop turn); the caller waits for
+    ``front_view`` before relying on it."""
+    window = Krita.instance().activeWindow()
+    if window is None:
+        raise BgmaskError("Krita has no window to show the document in.")
+    previous = window.activeView()
+    target = next((v for v in window.views() if v.document() == doc), None)
+    if target is None:
+        raise BgmaskError("The document is not shown in a window any more: show it and click "
+                          "Remove Background again.")
+    window.showView(target)
+    target.setVisible()  # what makes it the active sub-window in Krita 5.1
+    return previous
+
+
+def show_view(view) -> None:  # noqa: ANN001 (a krita.View)
+    window = Krita.instance().activeWindow()
+    if window is not None and view is not None:
+        window.showView(view)
+        view.setVisible()
+
+
 def remove_node(doc: Document, node: Node) -> None:
     """Removes a node, through Krita's own (undoable) action where the API has no undo."""
     if hasattr(doc, "createTransparencyMask"):

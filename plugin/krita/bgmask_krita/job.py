@@ -9,10 +9,12 @@ import time
 from bgmask.adapter import JobSettings, PhaseTimer, layer_progress
 from bgmask.errors import BgmaskError
 from krita import Krita
-from PyQt5.QtCore import QObject, Qt, pyqtSignal
+from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
 
 from . import host
 from .state import SESSION, WorkerSession
+
+FRONT_TRIES, FRONT_WAIT_MS = 40, 50
 
 
 class JobResult:
@@ -34,6 +36,7 @@ class MaskJob(QObject):
         self.settings, self.session = settings, session
         self._replied.connect(self._apply, Qt.QueuedConnection)
         self._started = 0.0
+        self._return_to = None  # the view the user was on, when a write brought ours forward
         self.timer = PhaseTimer()
         self.provider = ""
         self.notice: str | None = None
@@ -98,6 +101,33 @@ class MaskJob(QObject):
         if self.doc not in Krita.instance().documents():
             self._finish(False, "The document was closed before its mask was ready.")
             return
+        self._write_when_in_front(masks, FRONT_TRIES)
+
+    def _write_when_in_front(self, masks: list[bytes], tries: int) -> None:
+        """On Krita 5.1 the user may have switched documents while the worker ran: bring this
+        job's document forward, wait for Krita to switch, write, then go back."""
+        if host.needs_front(self.doc, self.settings.output) and \
+                host.front_view(self.doc) is None:
+            if tries == 0:
+                self._finish(False, "Krita did not switch to the document to add its mask: "
+                                    "show it and click Remove Background again.")
+                return
+            try:
+                previous = host.bring_to_front(self.doc)
+            except BgmaskError as exc:
+                self._finish(False, str(exc))
+                return
+            if self._return_to is None:
+                self._return_to = previous
+            QTimer.singleShot(FRONT_WAIT_MS,
+                              lambda: self._write_when_in_front(masks, tries - 1))
+            return
+        try:
+            self._write(masks)
+        finally:
+            host.show_view(self._return_to)
+
+    def _write(self, masks: list[bytes]) -> None:
         try:
             selection = None
             for pixels, mask in zip(self.inputs, masks, strict=True):
@@ -123,8 +153,10 @@ class MaskJob(QObject):
 
 
 class JobRunner(QObject):
-    """Runs one job at a time for the docker and the action; failures also get a message box
-    that says what to do (the docker shows them in its status line as well)."""
+    """Starts jobs for the docker and the action. Each job reads its layers when it starts, so
+    a click on a second document while the first is masking gets its own job; the worker
+    session serves them one after the other. Failures also get a message box that says what to
+    do (the docker shows them in its status line as well)."""
 
     started = pyqtSignal()
     progressed = pyqtSignal(float, str)
@@ -132,25 +164,24 @@ class JobRunner(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self.job: MaskJob | None = None
+        self.jobs: list[MaskJob] = []
         self.last: JobResult | None = None
 
     @property
     def busy(self) -> bool:
-        return self.job is not None
+        return bool(self.jobs)
 
-    def run(self, settings: JobSettings) -> bool:
-        if self.job is not None:
-            return False
-        self.job = MaskJob(settings)
-        self.job.progressed.connect(self.progressed)
-        self.job.finished.connect(self._done)
+    def run(self, settings: JobSettings) -> None:
+        job = MaskJob(settings)
+        self.jobs.append(job)
+        job.progressed.connect(self.progressed)
+        job.finished.connect(lambda result, job=job: self._done(job, result))
         self.started.emit()
-        self.job.start()
-        return True
+        job.start()
 
-    def _done(self, result: JobResult) -> None:
-        self.job = None
+    def _done(self, job: MaskJob, result: JobResult) -> None:
+        if job in self.jobs:
+            self.jobs.remove(job)
         self.last = result
         self.finished.emit(result)
         if not result.ok:
