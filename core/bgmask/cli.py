@@ -34,6 +34,13 @@ def _floats(text: str) -> tuple[float, float, float]:
     return parts[0], parts[1], parts[2]
 
 
+def _input_size(text: str) -> int:
+    size = int(text)
+    if not 16 <= size <= 4096:
+        raise argparse.ArgumentTypeError(f"{size} is outside 16..4096")
+    return size
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bgmask",
@@ -49,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"catalogue model (default {DEFAULT_MODEL}; see 'bgmask models list')")
     p.add_argument("--model-file", type=Path, help="an ONNX model file of your own (no network)")
-    p.add_argument("--input-size", type=int, help="--model-file: the network's input size")
+    p.add_argument("--input-size", type=_input_size, help="--model-file: the network's input size")
     p.add_argument("--mean", type=_floats, help="--model-file: per-channel mean, e.g. 0.5,0.5,0.5")
     p.add_argument("--std", type=_floats, help="--model-file: per-channel std, e.g. 1,1,1")
     p.add_argument("--sigmoid", action="store_true", help="--model-file: the output is logits")

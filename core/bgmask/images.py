@@ -46,6 +46,8 @@ def open_image(path: str | Path) -> Image.Image:
     except PermissionError:
         raise ImageError(f"{path}: permission denied") from None
     except UnidentifiedImageError:
+        if path.is_file() and path.stat().st_size == 0:
+            raise ImageError(f"{path}: empty file (0 bytes)") from None
         raise ImageError(f"{path}: not an image bgmask can read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(
