@@ -62,7 +62,7 @@ def make_inputs(folder: Path) -> None:
     palette.save(folder / "palette-transparent.png", transparency=0)
     frames = [photo, photo.rotate(90)]
     frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:])
-    Image.fromarray((np.asarray(photo.convert("L"), np.uint16) * 257)).save(
+    Image.fromarray(np.asarray(photo.convert("L"), np.uint16) * 257).save(
         folder / "gray16.png")
     floats = np.asarray(photo.convert("L"), np.float32) / 255
     floats[0, :10] = np.nan
