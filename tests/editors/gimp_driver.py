@@ -201,6 +201,47 @@ def failure_leaves_image():
     return {"ok": ok, "message": message, "unchanged": state(image) == before}
 
 
+@scenario("killed_worker")
+def killed_worker():
+    """The background worker is killed while it masks: the click fails with a message, the
+    image is as it was, and the next click starts a fresh worker and succeeds."""
+    import signal
+    import threading
+    import time
+
+    image = load(PHOTO)
+    layer = image.get_layers()[0]
+    image.scale(layer.get_width() * 6, layer.get_height() * 6)  # a longer request to cut
+    layer = image.get_layers()[0]
+    before = state(image)
+    killed = []
+
+    def kill_worker_soon():
+        deadline = time.time() + 20
+        while time.time() < deadline and not killed:
+            for pid in os.listdir("/proc"):
+                try:
+                    cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+                except OSError:
+                    continue
+                if b"bgmask.worker" in cmd and b"--socket" in cmd:
+                    time.sleep(0.4)  # inside the request, not before it
+                    os.kill(int(pid), signal.SIGKILL)
+                    killed.append(int(pid))
+                    break
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_worker_soon)
+    killer.start()
+    ok, message = run_bgmask(image, [layer])
+    killer.join()
+    first = {"ok": ok, "message": message, "killed": killed,
+             "unchanged": state(image) == before}
+    ok, message = run_bgmask(image, [layer])
+    return {"first": first, "second": {"ok": ok, "message": message,
+                                       "has_mask": layer.get_mask() is not None}}
+
+
 @scenario("timing")
 def timing():
     """Click-to-mask seconds for repeated clicks, each on a freshly loaded image (the load is

@@ -107,7 +107,7 @@ def copy_checkout(root: Path) -> Path:
 def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: Path,
              env: dict[str, str] | None = None, timeout: float = 600,
              driver: str = "gimp_driver.py", gui: bool = False,
-             installed: bool = False) -> GimpRun:
+             installed: bool = False, wrap: list[str] | None = None) -> GimpRun:
     """Stages the plug-in into a fresh GIMP profile (or, ``installed``, uses what the
     installer put there), then runs ``driver`` on ``job`` in gimp-console, or with ``gui`` in
     the full GIMP on a virtual screen."""
@@ -135,7 +135,7 @@ def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: P
                  "BGMASK_RUNTIME_DIR": f"/tmp/bgmask-test-{name}-{os.getpid()}",
                  "BGMASK_WORKER_IDLE": "20",
                  "BGMASK_TEST_WORK": str(inner_work), **(env or {})}
-    command = ["chroot", f"--userspec={UID}:{UID}", str(root), "env", "-i",
+    command = [*(wrap or []), "chroot", f"--userspec={UID}:{UID}", str(root), "env", "-i",
                *[f"{k}={v}" for k, v in variables.items()],
                *(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "gimp-3.0"] if gui
                  else ["gimp-console-3.0", "-i"]),

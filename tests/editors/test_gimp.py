@@ -6,6 +6,7 @@ Expected masks come from the ``bgmask --mask`` command on the same pixels.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,7 +28,7 @@ from .gimp_host import (
 
 pytestmark = pytest.mark.editors
 SCENARIOS = ["basic", "two_layers_offset", "high_depth", "grayscale", "existing_mask",
-             "group_and_text", "outputs"]
+             "group_and_text", "outputs", "killed_worker"]
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +144,26 @@ def test_selection_and_new_layer_outputs(gimp, results, expected):
     assert layer["ok"], layer["message"]
     assert len(layer["layers"]) == 2 and not layer["original_has_mask"]
     assert_close(read_mask(gimp, layer["new"]), expected)
+
+
+def test_worker_killed_mid_click_leaves_the_image_and_the_next_click_works(results):
+    killed = results["killed_worker"]
+    assert killed["first"]["killed"], "the test never found the worker to kill"
+    assert not killed["first"]["ok"]
+    assert "worker" in killed["first"]["message"]
+    assert killed["first"]["unchanged"]
+    assert killed["second"]["ok"], killed["second"]["message"]
+    assert killed["second"]["has_mask"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a network namespace")
+def test_gimp_masks_with_no_network_at_all(photo, model_file, expected):
+    root = require_gimp()
+    run = run_gimp(root, "offline", {"scenarios": ["basic"]}, [photo], model_file,
+                   wrap=["unshare", "-n"])
+    basic = run.results()["basic"]
+    assert basic["ok"], basic["message"]
+    assert_close(read_mask(run, basic["mask"]), expected)
 
 
 @pytest.mark.parametrize("python", ["/nonexistent/python3", "/bin/false"])
