@@ -214,3 +214,31 @@ def test_installed_copy_works_in_gimp(photo, model_file, expected):
                         {})
     assert removed.returncode == 0, removed.stderr
     assert not (home / ".config" / "GIMP" / "3.0" / "plug-ins" / "bgmask-gimp").exists()
+
+
+def test_two_gimp_invocations_at_once_both_get_masks(photo, model_file, expected):
+    """Two GIMP processes click at the same moment; they share this user's background worker
+    (one of them starts it, the other waits for it) and both get the mask."""
+    import threading
+
+    root = require_gimp()
+    first = run_gimp(root, "together-a", {"scenarios": ["basic"]}, [photo], model_file)
+    assert first.results()["basic"]["ok"]  # staged the plug-in; now two at once
+    shared = {"BGMASK_PYTHON": "/opt/bgmask-deps/bin/python",
+              "BGMASK_RUNTIME_DIR": f"/tmp/bgmask-test-together-{os.getpid()}"}
+    runs: dict[str, object] = {}
+
+    def click(name: str) -> None:
+        runs[name] = run_gimp(root, name, {"scenarios": ["basic"]}, [photo], model_file,
+                              env=shared, installed=True)
+
+    threads = [threading.Thread(target=click, args=(n,)) for n in ("together-b", "together-c")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    for name in ("together-b", "together-c"):
+        run = runs[name]
+        basic = run.results()["basic"]
+        assert basic["ok"], basic["message"]
+        assert_close(read_mask(run, basic["mask"]), expected)
