@@ -224,7 +224,9 @@ def killed_worker():
                     cmd = open(f"/proc/{pid}/cmdline", "rb").read()
                 except OSError:
                     continue
-                if b"bgmask.worker" in cmd and b"--socket" in cmd:
+                # Only this run's own worker: /proc here is the whole machine's.
+                mine = os.environ["BGMASK_RUNTIME_DIR"].encode()
+                if b"bgmask.worker" in cmd and b"--socket" in cmd and mine in cmd:
                     time.sleep(0.4)  # inside the request, not before it
                     os.kill(int(pid), signal.SIGKILL)
                     killed.append(int(pid))
