@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.cache/bench-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "rembg[cpu]==2.0.86" -e .
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "rembg[cpu]==2.0.86" \
+  "pysodmetrics==1.6.2" -e .

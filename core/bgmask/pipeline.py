@@ -19,7 +19,7 @@ from .catalogue import DEFAULT_MODEL, InputSpec, get_record
 from .download import ProgressCallback
 from .errors import UsageError
 from .images import PreparedImage, prepare_array, prepare_file, prepare_image
-from .refine import guided_coefficients, upsample_to_uint8
+from .refine import guided_coefficients, upsample_to_uint8, upsample_uint8
 from .runtime import ModelSession, RuntimeOptions, get_session
 from .store import ModelStore
 
@@ -133,8 +133,12 @@ class Masker:
 
             upsample_to_uint8([a, b], prepared.width, prepared.height, combine, out)
         else:
-            upsample_to_uint8([prob], prepared.width, prepared.height,
-                              lambda planes, y0, y1: finish(planes[0]), out)
+            # The probability is upsampled in 8 bits and the curve (or threshold, or invert)
+            # applied as a 256-entry table: within a level of doing it all in floats, and
+            # several times faster on a 48 MP photo.
+            levels = finish(np.arange(256, dtype=np.float32) / 255.0)
+            upsample_uint8(_to_uint8(prob), prepared.width, prepared.height, out,
+                           lut=_to_uint8(levels).tolist())
         return out
 
 
@@ -144,6 +148,10 @@ def _refine_coefficients(small_rgb: np.ndarray, prob: np.ndarray) -> tuple[np.nd
     p = np.asarray(Image.fromarray(prob, mode="F").resize((w, h), Image.Resampling.BILINEAR))
     radius = max(1, round(REFINE_RADIUS * max(w, h)))
     return guided_coefficients(guide, p, radius, REFINE_EPS)
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    return (np.clip(values, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def _transfer(options: MaskOptions) -> Callable[[np.ndarray], np.ndarray]:

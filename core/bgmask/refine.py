@@ -59,3 +59,19 @@ def upsample_to_uint8(planes: list[np.ndarray], width: int, height: int,
         np.multiply(np.clip(values, 0.0, 1.0, out=values), 255.0, out=values)
         values += 0.5
         out[y0:y1] = values.astype(np.uint8)
+
+
+def upsample_uint8(plane: np.ndarray, width: int, height: int, out: np.ndarray,
+                   lut: list[int] | None = None) -> None:
+    """Bilinear-upsample an 8-bit plane into ``out`` (height, width) strip by strip, then map
+    each value through ``lut`` (256 entries), all in Pillow's integer code: the cheap path when
+    no full-size guide is involved."""
+    h_lo, w_lo = plane.shape
+    image = Image.fromarray(np.ascontiguousarray(plane, dtype=np.uint8), mode="L")
+    rows = max(1, 4 * STRIP_PIXELS // max(width, 1))
+    sy = h_lo / height
+    for y0 in range(0, height, rows):
+        y1 = min(height, y0 + rows)
+        box = (0.0, y0 * sy, float(w_lo), y1 * sy)
+        strip = image.resize((width, y1 - y0), Image.Resampling.BILINEAR, box=box)
+        out[y0:y1] = np.asarray(strip.point(lut) if lut is not None else strip)

@@ -51,12 +51,15 @@ def profile_env(profile: Path) -> dict[str, str]:
     runtime = profile / "runtime"
     runtime.mkdir(parents=True, exist_ok=True)
     runtime.chmod(0o700)
+    (profile / "tmp").mkdir(exist_ok=True)
     # Krita's embedded Python takes its prefix from the first python3 on PATH: keep it the
     # system's, and keep every variable of our own venv out.
     return {"HOME": str(profile), "XDG_CONFIG_HOME": str(profile / "config"),
             "XDG_DATA_HOME": str(profile / "data"), "XDG_CACHE_HOME": str(profile / "cache"),
             "XDG_RUNTIME_DIR": str(runtime), "MESA_SHADER_CACHE_DIR": str(profile / "cache"),
-            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+            # Krita's swap files go to the temporary folder: keep them in the profile.
+            "TMPDIR": str(profile / "tmp")}
 
 
 def launch(profile: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
