@@ -74,9 +74,13 @@ class SodMetrics:
     """pysodmetrics' MAE and F-measure (beta^2 = 0.3, 256 thresholds, averaged per threshold)."""
 
     def __init__(self) -> None:
+        import warnings
+
         import py_sod_metrics as psm
 
-        self.mae, self.fm = psm.MAE(), psm.Fmeasure()
+        with warnings.catch_warnings():  # Fmeasure works; it only announces a successor
+            warnings.simplefilter("ignore", UserWarning)
+            self.mae, self.fm = psm.MAE(), psm.Fmeasure()
 
     def step(self, pred8: np.ndarray, gt8: np.ndarray) -> None:
         self.mae.step(pred=pred8, gt=gt8)

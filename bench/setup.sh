@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.cache/bench-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "rembg[cpu]==2.0.86" \
-  "pysodmetrics==1.6.2" -e .
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "rembg[cpu]==2.0.86" -e .
+# Its own pins would downgrade rembg's scikit-image; what it imports is already there.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+  "pysodmetrics==1.6.2"
