@@ -170,8 +170,9 @@ def main() -> None:
     body += cold_and_worker_section(args.quick, folder)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     notes = ROOT / "docs" / "benchmarks-notes.md"
-    if notes.exists() and not args.quick:
-        body += [notes.read_text()]
+    editors = ROOT / "docs" / "benchmarks-editors.md"  # written by bench/editors.py
+    if not args.quick:
+        body += [path.read_text() for path in (editors, notes) if path.exists()]
     args.out.write_text("\n".join(body) + "\n")
     print(args.out)
 

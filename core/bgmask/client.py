@@ -106,21 +106,27 @@ class WorkerClient:
     def mask(self, pixels: bytes | memoryview, width: int, height: int, fmt: str, *,
              model: str = "u2netp", options: Mapping[str, Any] | None = None,
              progress: ProgressHandler | None = None,
-             base_mask: bytes | None = None) -> MaskReply:
+             base_mask: bytes | None = None,
+             mask_size: tuple[int, int] | None = None) -> MaskReply:
         """The mask of one picture; raises a ``BgmaskError`` subclass with the worker's message.
 
-        With ``base_mask`` (width * height bytes) the reply is intersected with it."""
+        ``mask_size`` (width, height): the pixels are a reduced copy of a layer that size, and
+        the mask comes back at it. With ``base_mask`` (one byte per mask pixel) the reply is
+        intersected with it."""
+        out_w, out_h = mask_size or (width, height)
         if len(pixels) != expected_payload(width, height, fmt):
             raise WorkerError(f"{width}x{height} {fmt} needs {expected_payload(width, height, fmt)}"
                               f" bytes, {len(pixels)} given")
-        if base_mask is not None and len(base_mask) != width * height:
-            raise WorkerError(f"a {width}x{height} base mask needs {width * height} bytes, "
+        if base_mask is not None and len(base_mask) != out_w * out_h:
+            raise WorkerError(f"a {out_w}x{out_h} base mask needs {out_w * out_h} bytes, "
                               f"{len(base_mask)} given")
         if not self.running:
             self.start()
         self._next_id += 1
         header = {"type": "mask", "id": self._next_id, "width": width, "height": height,
                   "format": fmt, "model": model, "options": dict(options or {})}
+        if mask_size is not None:
+            header["mask_size"] = [out_w, out_h]
         if base_mask is not None:
             header["base_mask"] = True
             pixels = bytes(pixels) + bytes(base_mask)

@@ -65,25 +65,33 @@ def _check_size(width: int, height: int, what: str) -> None:
         raise ImageError(f"{what}: the image is empty ({width}x{height})")
 
 
-def prepare_file(path: str | Path, need_luma: bool = True) -> PreparedImage:
-    """Views of an image file, decoding large JPEGs at reduced scale where that is enough."""
+def prepare_file(path: str | Path, need_luma: bool = True,
+                 network_side: int | None = None) -> PreparedImage:
+    """Views of an image file, decoding large JPEGs at reduced scale where that is enough:
+    to ``network_side`` pixels or more on each side when nothing else needs the photo (no
+    refinement), else to the 1024 px working view."""
     image = open_image(path)
     try:
         orientation = image.getexif().get(0x0112, 1)
         if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr") \
                 and orientation == 1:
-            return _prepare_jpeg(Path(path), image, need_luma)
+            return _prepare_jpeg(Path(path), image, need_luma, network_side)
         return prepare_image(ImageOps.exif_transpose(image), need_luma)
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
 
 
-def _prepare_jpeg(path: Path, image: Image.Image, need_luma: bool) -> PreparedImage:
+def _prepare_jpeg(path: Path, image: Image.Image, need_luma: bool,
+                  network_side: int | None) -> PreparedImage:
     # JPEG can decode at 1/2, 1/4 or 1/8 scale for almost nothing, and can decode only the
-    # luma channel: a 48 MP photo never has to exist as full-size RGB.
+    # luma channel: a 48 MP photo never has to exist as full-size RGB. Draft scaling keeps
+    # both sides at or above the size asked for, so the network's input is still a reduction.
     width, height = image.size
-    small = Image.open(path)
-    small.draft("RGB", _draft_target(width, height))
+    small = image  # opened, not decoded yet
+    if network_side and not need_luma:
+        small.draft("RGB", (network_side, network_side))
+    else:
+        small.draft("RGB", _draft_target(width, height))
     small_rgb = _to_small_rgb(small)
     luma = None
     if need_luma:

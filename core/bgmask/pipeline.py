@@ -9,7 +9,7 @@ blurred ramp that upsampling a 320 px map leaves at every edge.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,16 +93,22 @@ class Masker:
     def notice(self) -> str | None:
         return self.session.notice
 
-    def mask(self, source: ImageSource, options: MaskOptions | None = None) -> np.ndarray:
-        """The (H, W) uint8 mask of a file path, PIL image or numpy array, at full size."""
+    def mask(self, source: ImageSource, options: MaskOptions | None = None,
+             size: tuple[int, int] | None = None) -> np.ndarray:
+        """The (H, W) uint8 mask of a file path, PIL image or numpy array, at full size; or at
+        ``size`` (width, height) when ``source`` is a reduced copy of a larger picture."""
         options = options or MaskOptions()
         need_luma = options.refine
         if isinstance(source, (str, Path)):
-            prepared = prepare_file(source, need_luma)
+            prepared = prepare_file(source, need_luma, self.session.spec.size)
         elif isinstance(source, Image.Image):
             prepared = prepare_image(source, need_luma)
         else:
             prepared = prepare_array(source, need_luma)
+        if size is not None and size != (prepared.width, prepared.height):
+            if options.refine:
+                raise UsageError("edge refinement needs the full-size picture")
+            prepared = replace(prepared, width=size[0], height=size[1])
         return self.mask_prepared(prepared, options)
 
     def probability(self, small_rgb: np.ndarray, quality: str = "fast") -> np.ndarray:

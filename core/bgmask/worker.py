@@ -85,6 +85,25 @@ def mask_options(raw: Any) -> MaskOptions:
     return MaskOptions(**raw)
 
 
+def mask_size(raw: Any, width: Any, height: Any, options: MaskOptions) -> tuple[int, int]:
+    """The size of the mask to send back: the pixels' own, or ``mask_size`` when an adapter
+    sent a reduced copy of a larger layer (the network works at 1024 px at most anyway)."""
+    if raw is None:
+        if not (isinstance(width, int) and isinstance(height, int)):
+            raise MalformedRequestError("width and height must be integers")
+        return width, height
+    if not (isinstance(raw, list) and len(raw) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in raw)):
+        raise MalformedRequestError(f"mask_size must be [width, height], not {raw!r}")
+    if not (isinstance(width, int) and isinstance(height, int)) or \
+            width > raw[0] or height > raw[1]:
+        raise MalformedRequestError("mask_size must be at least the size of the pixels sent")
+    if options.refine:
+        raise UsageError("edge refinement needs the layer's full-size pixels, not a reduced "
+                         "copy: send them at full size")
+    return raw[0], raw[1]
+
+
 class Worker:
     """Serves one channel. The socket server runs one per connection, sharing the loaded
     models, a lock that runs one inference at a time, and the per-user secret."""
@@ -170,14 +189,14 @@ class Worker:
         width, height, fmt = header.get("width"), header.get("height"), header.get("format")
         if not isinstance(fmt, str):
             raise MalformedRequestError("a mask request needs a string 'format'")
+        options = mask_options(header.get("options"))
+        out_w, out_h = mask_size(header.get("mask_size"), width, height, options)
         base_mask = None
         if header.get("base_mask"):
-            split = len(payload) - (width * height if isinstance(width, int) and
-                                    isinstance(height, int) else 0)
-            base_mask = np.frombuffer(payload, np.uint8, offset=max(split, 0))
-            payload = payload[:max(split, 0)]
+            split = max(len(payload) - out_w * out_h, 0)
+            base_mask = np.frombuffer(payload, np.uint8, offset=split)
+            payload = payload[:split]
         pixels = pixels_to_input(payload, width, height, fmt)  # type: ignore[arg-type]
-        options = mask_options(header.get("options"))
         model = header.get("model") or "u2netp"
         if not isinstance(model, str):
             raise UsageError("model must be a string")
@@ -185,11 +204,11 @@ class Worker:
             masker = self.masker(model, request_id)
             write_frame(self.stdout, {"type": "progress", "id": request_id,
                                       "stage": "inference", "done": 0, "total": 1})
-            mask = masker.mask(pixels, options)
+            mask = masker.mask(pixels, options, size=(out_w, out_h))
         if base_mask is not None:
             np.minimum(mask, base_mask.reshape(mask.shape), out=mask)
-        write_frame(self.stdout, {"type": "mask", "id": request_id, "width": width,
-                                  "height": height, "provider": masker.provider,
+        write_frame(self.stdout, {"type": "mask", "id": request_id, "width": out_w,
+                                  "height": out_h, "provider": masker.provider,
                                   "notice": masker.notice}, memoryview(mask).cast("B"))
 
 

@@ -4,6 +4,7 @@
 # it comes from apt directly and this script only installs it.
 #
 #   gimp-chroot.sh provision   build or reuse the chroot, then mount /proc, /dev, /sys into it
+#   gimp-chroot.sh mount       mount /proc, /dev, /sys into a provisioned chroot (idempotent)
 #   gimp-chroot.sh umount      unmount what provision mounted
 #   gimp-chroot.sh root        print the chroot's path ("/" when no chroot is needed)
 #   gimp-chroot.sh ready       exit 0 when GIMP is provisioned
@@ -97,8 +98,9 @@ case "${1:-}" in
     ready || build
     if needs_chroot; then mount_all; fi
     ;;
+  mount) if needs_chroot && ready; then mount_all; fi ;;
   umount) if needs_chroot; then umount_all; fi ;;
   root) echo "$ROOT" ;;
   ready) ready ;;
-  *) echo "usage: $0 provision|umount|root|ready" >&2; exit 2 ;;
+  *) echo "usage: $0 provision|mount|umount|root|ready" >&2; exit 2 ;;
 esac

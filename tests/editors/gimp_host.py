@@ -40,6 +40,8 @@ def require_gimp() -> Path:
         if os.environ.get("BGMASK_REQUIRE_EDITORS"):
             pytest.fail(why)
         pytest.skip(why)
+    # GIMP needs /proc, /dev and /sys inside; they may have been unmounted since provisioning.
+    subprocess.run(["bash", str(HERE / "gimp-chroot.sh"), "mount"], check=True)
     return root
 
 

@@ -230,6 +230,64 @@ def scenario_timing(done):
     click()
 
 
+def own_workers():
+    """This Krita's bgmask worker processes (children of this process)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = open(f"/proc/{pid}/status").read()
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        parent = [line.split()[1] for line in status.splitlines() if line.startswith("PPid:")]
+        if b"bgmask.worker" in cmd and parent == [str(os.getpid())]:
+            found.append(int(pid))
+    return found
+
+
+def cpu_ticks(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def scenario_killed_worker(done):
+    """The worker is killed while it masks: an error, the document as it was; the next click
+    starts a fresh worker and succeeds."""
+    import signal
+
+    doc, layer = open_photo("killed")
+    doc.scaleImage(layer.bounds().width() * 6, layer.bounds().height() * 6, 72, 72, "bilinear")
+    doc.waitForDone()
+    before = (digest(layer), len(layer.childNodes()))
+    state = {"killed": []}
+    baseline = {pid: cpu_ticks(pid) for pid in own_workers()}  # the warm, idle worker
+    start_with("action")
+
+    def kill():
+        """Kills the worker as soon as it is busy with this click (polled off the UI's back)."""
+        for pid in own_workers():
+            if cpu_ticks(pid) - baseline.setdefault(pid, cpu_ticks(pid)) >= 3:
+                os.kill(pid, signal.SIGKILL)
+                state["killed"].append(pid)
+        if not state["killed"] and runner().busy:
+            QTimer.singleShot(10, kill)
+
+    QTimer.singleShot(0, kill)
+
+    def first(result, seen):
+        state["first"] = {"ok": result.ok, "message": result.message,
+                          "unchanged": (digest(layer), len(layer.childNodes())) == before}
+        start_with("action")
+        after_job(second)
+
+    def second(result, seen):
+        results["killed_worker"] = {**state, "second": {
+            "ok": result.ok, "message": result.message, "masks": len(masks_of(layer))}}
+        done()
+
+    after_job(first)
+
+
 def scenario_two_documents(done):
     """The action on one document, then on a second while the first still masks (Krita
     switches the active document through its event loop, hence the short timers)."""
@@ -269,6 +327,7 @@ def scenario_two_documents(done):
 
 
 SCENARIOS = {
+    "killed_worker": scenario_killed_worker,
     "two_documents": scenario_two_documents,
     "timing": scenario_timing,
     "action": scenario_action, "docker": scenario_docker,

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.editors
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "krita_e2e_driver.py"
 SCENARIOS = ["action", "docker", "RGBAU16", "CMYKAU8", "offset", "two_layers", "existing",
-             "two_documents"]
+             "two_documents", "killed_worker"]
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +125,15 @@ def test_two_documents_at_once_both_get_masks(results, expected):
     assert both["targets"] == ["first document", "second document"]
     assert_close(mask_of(both["first"]), expected)
     assert_close(mask_of(both["second"]), expected)
+
+
+def test_worker_killed_mid_job_leaves_the_document_and_the_next_click_works(results):
+    killed = results["killed_worker"]
+    assert killed["killed"], "the test found no worker to kill"
+    assert not killed["first"]["ok"] and "worker" in killed["first"]["message"]
+    assert killed["first"]["unchanged"]
+    assert killed["second"]["ok"], killed["second"]["message"]
+    assert killed["second"]["masks"] == 1
 
 
 def test_missing_worker_leaves_the_document_unchanged_with_a_clear_error(photo, model_dir,

@@ -26,6 +26,7 @@ from bgmask.adapter import (  # noqa: E402
     JobSettings,
     PhaseTimer,
     layer_progress,
+    reduced_size,
     start_client,
 )
 from bgmask.catalogue import CATALOGUE, DEFAULT_MODEL  # noqa: E402
@@ -151,9 +152,13 @@ def pixel_format(layer: Gimp.Layer) -> tuple[str, str]:
     return ("R'G'B'A u8", "rgba8") if alpha else ("R'G'B' u8", "rgb8")
 
 
-def read(drawable: Gimp.Drawable, babl_format: str) -> bytes:
-    rect = Gegl.Rectangle.new(0, 0, drawable.get_width(), drawable.get_height())
-    return bytes(drawable.get_buffer().get(rect, 1.0, babl_format, Gegl.AbyssPolicy.NONE))
+def read(drawable: Gimp.Drawable, babl_format: str,
+         size: tuple[int, int] | None = None) -> bytes:
+    """The drawable's pixels, at its own size or scaled down to ``size`` by GEGL."""
+    width, height = size or (drawable.get_width(), drawable.get_height())
+    scale = width / drawable.get_width()
+    rect = Gegl.Rectangle.new(0, 0, width, height)
+    return bytes(drawable.get_buffer().get(rect, scale, babl_format, Gegl.AbyssPolicy.NONE))
 
 
 def predict(client: WorkerClient, layer: Gimp.Layer, settings: JobSettings,
@@ -166,12 +171,16 @@ def predict(client: WorkerClient, layer: Gimp.Layer, settings: JobSettings,
     if old is not None and settings.existing == "intersect" and settings.output != "selection":
         base = read(old, MASK_FORMAT)
     Gimp.progress_set_text(f"Removing background: {layer.get_name()}")
-    pixels = read(layer, babl_format)
+    # The network works at 1024 px at most: a big layer is read scaled down by GEGL and the
+    # mask comes back at the layer's size.
+    small = reduced_size(width, height, settings)
+    pixels = read(layer, babl_format, small)
     timer.lap("read")
-    reply = client.mask(pixels, width, height, worker_format,
+    sent_w, sent_h = small or (width, height)
+    reply = client.mask(pixels, sent_w, sent_h, worker_format,
                         model=settings.model, options=settings.worker_options(),
                         progress=layer_progress(index, count, Gimp.progress_update),
-                        base_mask=base)
+                        base_mask=base, mask_size=(width, height) if small else None)
     Gimp.progress_update((index + 1) / count)
     timer.lap("worker")
     return reply.mask
