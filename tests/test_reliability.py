@@ -145,6 +145,13 @@ RECOVERABLE = [
      "MalformedRequestError"),
     ("wrong protocol version", frame({"type": "hello", "protocol": 99}),
      "MalformedRequestError"),
+    ("mask_size smaller than the pixels", frame(mask_header(mask_size=[4, 4]), PIXELS),
+     "MalformedRequestError"),
+    ("mask_size not a pair", frame(mask_header(mask_size="big"), PIXELS),
+     "MalformedRequestError"),
+    ("mask_size with refinement", frame(mask_header(mask_size=[64, 64],
+                                                    options={"refine": True}), PIXELS),
+     "UsageError"),
 ]
 # Frames after which the stream cannot be trusted: one error reply, then the worker exits.
 FATAL = [

@@ -16,8 +16,9 @@ type        from client                      from worker
 hello       {"protocol": 1[, "secret"]}      {"protocol": 1, "version", "providers", "pid"}
 mask        {"id", "width", "height",        {"id", "width", "height", "provider",
             "format", "model", "options",    "notice"} + payload of width*height bytes
-            "base_mask"} + payload of
-            pixels [+ width*height bytes]
+            "base_mask", "mask_size"}
+            + payload of pixels
+            [+ mask-size bytes]
 progress    -                                {"id", "stage", "done", "total"}
 error       -                                {"id", "error" (class name), "message"}
 bye         {} (the worker exits; so does    -
@@ -31,7 +32,11 @@ each), ``gray16 ... bgra16`` (uint16, little-endian), ``grayf32 ... bgraf32`` (f
 little-endian, 0..1). ``bgra`` is the channel order Krita and Qt keep 8- and 16-bit pixels in,
 so an adapter can send them as they are. Rows are top to bottom, no padding.
 
-With ``"base_mask": true`` the pixels are followed by an 8-bit mask of the same size (an
+With ``"mask_size": [W, H]`` the pixels are a reduced copy (1024 px at most per side, all the
+network ever sees) of a W x H layer, and the mask comes back at W x H: a big layer need not be
+read or sent whole. Not with edge refinement, which needs the full-size pixels.
+
+With ``"base_mask": true`` the pixels are followed by an 8-bit mask of the mask's size (an
 existing layer mask) and the reply is the pixel-wise minimum of the two, so adapters can
 intersect without array code of their own. This module imports only the standard library.
 """
