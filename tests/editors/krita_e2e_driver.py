@@ -288,6 +288,25 @@ def scenario_killed_worker(done):
     after_job(first)
 
 
+def scenario_big_layer(done):
+    """A layer larger than the 1024 px the network sees: read scaled down, mask at full size.
+    Its full-size pixels are saved for the host to compute the core's mask from."""
+    doc, layer = open_photo("big")
+    doc.scaleImage(layer.bounds().width() * 4, layer.bounds().height() * 4, 72, 72, "bicubic")
+    doc.waitForDone()
+    r = layer.bounds()
+    path = os.path.join(WORK, "big.bgra")
+    with open(path, "wb") as f:
+        f.write(bytes(layer.pixelData(r.x(), r.y(), r.width(), r.height())))
+    start_with("action")
+
+    def check(result, seen):
+        results["big_layer"] = {"ok": result.ok, "message": result.message, "pixels": path,
+                                "mask": save_mask("big", layer)}
+        done()
+    after_job(check)
+
+
 def scenario_two_documents(done):
     """The action on one document, then on a second while the first still masks (Krita
     switches the active document through its event loop, hence the short timers)."""
@@ -327,6 +346,7 @@ def scenario_two_documents(done):
 
 
 SCENARIOS = {
+    "big_layer": scenario_big_layer,
     "killed_worker": scenario_killed_worker,
     "two_documents": scenario_two_documents,
     "timing": scenario_timing,

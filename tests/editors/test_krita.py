@@ -20,7 +20,7 @@ pytestmark = pytest.mark.editors
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "krita_e2e_driver.py"
 SCENARIOS = ["action", "docker", "RGBAU16", "CMYKAU8", "offset", "two_layers", "existing",
-             "two_documents", "killed_worker"]
+             "two_documents", "killed_worker", "big_layer"]
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +134,23 @@ def test_worker_killed_mid_job_leaves_the_document_and_the_next_click_works(resu
     assert killed["first"]["unchanged"]
     assert killed["second"]["ok"], killed["second"]["message"]
     assert killed["second"]["masks"] == 1
+
+
+def test_big_layer_is_sent_reduced_and_masked_at_full_size(results, masker):
+    big = results["big_layer"]
+    assert big["ok"], big["message"]
+    info = big["mask"]
+    assert max(info["width"], info["height"]) > 1024
+    got = mask_of(info)
+    bgra = np.frombuffer(Path(big["pixels"]).read_bytes(), np.uint8).reshape(
+        info["height"], info["width"], 4)
+    want = masker.mask(np.ascontiguousarray(bgra[:, :, [2, 1, 0]]))
+    # Qt's smooth scaler and the core's box reduction feed the network slightly different
+    # pixels: the same mask within a level on average; edges move by well under a pixel.
+    diff = np.abs(got.astype(int) - want.astype(int))
+    assert diff.mean() < 1.0, diff.mean()
+    inter = ((got > 127) & (want > 127)).sum()
+    assert inter / ((got > 127) | (want > 127)).sum() > 0.99
 
 
 def test_missing_worker_leaves_the_document_unchanged_with_a_clear_error(photo, model_dir,

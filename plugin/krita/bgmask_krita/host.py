@@ -34,6 +34,8 @@ class LayerPixels:
     data: bytes
     fmt: str
     base_mask: bytes | None  # the existing transparency mask, to intersect with
+    # The size ``data`` has when it is a reduced copy of a big layer (None: full size).
+    sent_size: tuple[int, int] | None = None
 
 
 def target_layers(doc: Document) -> list[Node]:
@@ -57,9 +59,12 @@ def transparency_masks(node: Node) -> list[Node]:
     return [child for child in node.childNodes() if child.type() == TRANSPARENCY_MASK]
 
 
-def read_layer(node: Node, intersect: bool) -> LayerPixels:
+def read_layer(node: Node, intersect: bool,
+               reduce_to: tuple[int, int] | None = None) -> LayerPixels:
     """The layer's pixels inside its own bounds, converted on a copy when the worker cannot
-    read the layer's colour space as it is (16-bit and float, CMYK, Lab, XYZ, YCbCr...)."""
+    read the layer's colour space as it is (16-bit and float, CMYK, Lab, XYZ, YCbCr...);
+    scaled down to ``reduce_to`` when given (8-bit colour only), since the network never sees
+    more than 1024 px and a big layer is then far less to send."""
     rect = node.bounds()
     if rect.isEmpty():
         raise BgmaskError(f"The layer '{node.name()}' is empty: there is nothing to mask.")
@@ -72,12 +77,29 @@ def read_layer(node: Node, intersect: bool) -> LayerPixels:
             raise BgmaskError(f"Krita could not convert a copy of '{node.name()}' "
                               f"({node.colorModel()} {node.colorDepth()}) to 8-bit RGB.")
         fmt = "bgra8"
-    data = bytes(source.pixelData(x, y, w, h))
+    raw = source.pixelData(x, y, w, h)
+    sent = None
+    if reduce_to is not None and fmt == "bgra8":
+        raw, sent = _scaled_bgra(raw, w, h, reduce_to), reduce_to
+    data = bytes(raw)
     base = None
     old = transparency_masks(node)
     if intersect and old:
         base = bytes(old[-1].pixelData(x, y, w, h))
-    return LayerPixels(node, node.name(), x, y, w, h, data, fmt, base)
+    return LayerPixels(node, node.name(), x, y, w, h, data, fmt, base, sent)
+
+
+def _scaled_bgra(raw: bytes, width: int, height: int, size: tuple[int, int]) -> bytes:
+    """B,G,R,A bytes scaled by Qt's smooth (area-averaging) scaler. As RGB32 the alpha byte is
+    left out of the filter, so colours are not premultiplied on the way."""
+    from PyQt5.QtCore import Qt
+    from PyQt5.QtGui import QImage
+
+    pixels = bytes(raw)  # kept alive while Qt reads it
+    image = QImage(pixels, width, height, 4 * width, QImage.Format_RGB32)
+    small = image.scaled(size[0], size[1], Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
+    small = small.convertToFormat(QImage.Format_RGB32)
+    return small.constBits().asstring(small.sizeInBytes())
 
 
 def add_transparency_mask(doc: Document, node: Node, name: str) -> Node:
