@@ -144,22 +144,32 @@ def test_an_unsafe_runtime_folder_falls_back_to_a_one_shot_worker(runtime, photo
         assert len(mask_with(client, photo)) == photo.shape[0] * photo.shape[1]
 
 
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
 def test_killed_mid_request_reports_and_the_next_click_starts_afresh(runtime, photo):
     with adapter.start_client() as client:
         pid = hello_pid(client)
-    big = np.ascontiguousarray(np.tile(photo, (6, 6, 1)))  # long enough to kill mid-way
+    big = np.ascontiguousarray(np.tile(photo, (6, 6, 1)))
     errors = []
 
     def click() -> None:
         try:
             with adapter.start_client() as c:
-                mask_with(c, big)
+                # Refinement works on the full-size pixels: a request long enough to cut.
+                c.mask(big.tobytes(), big.shape[1], big.shape[0], "rgb8",
+                       options={"refine": True})
         except WorkerError as exc:
             errors.append(exc)
 
+    idle = cpu_ticks(pid)
     thread = threading.Thread(target=click)
     thread.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while cpu_ticks(pid) - idle < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)  # kill as soon as the worker is busy with the request
     os.kill(pid, 9)
     thread.join(60)
     assert errors and "closed the connection" in str(errors[0])
