@@ -228,6 +228,7 @@ def killed_worker():
         mine = os.environ["BGMASK_RUNTIME_DIR"].encode()  # /proc here is the whole machine's
         deadline = time.time() + 20
         baseline = {}
+        clicking.wait(20)  # CPU time counts from the moment the click starts
         while time.time() < deadline and not killed:
             for pid in filter(str.isdigit, os.listdir("/proc")):
                 try:
@@ -242,9 +243,11 @@ def killed_worker():
                     killed.append(int(pid))
             time.sleep(0.01)
 
+    clicking = threading.Event()
     killer = threading.Thread(target=kill_worker_soon)
     killer.start()
-    time.sleep(0.3)  # the killer has noted the idle worker's CPU time
+    time.sleep(0.5)  # the worker has settled after the warm-up click
+    clicking.set()
     # Refinement sends the full-size layer and works longer: a request to cut in the middle.
     ok, message = run_bgmask(image, [layer], refine=True)
     killer.join()
