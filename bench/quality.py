@@ -22,7 +22,7 @@ from PIL import Image, ImageFilter
 UNKNOWN = 128  # grabcut's "unknown" band: left out of every score
 
 
-def rows():
+def rows(isnet: Path | None = None):
     from bgmask.pipeline import Masker, MaskOptions
     from rembg import new_session, remove
 
@@ -40,6 +40,9 @@ def rows():
         ("bgmask u2netp --contrast 1 (no curve)", MaskOptions(contrast=1.0)),
     ]:
         yield label, (lambda path, o=options: masker.mask(path, o))
+    if isnet is not None:  # a stronger model, local comparison only (bench/isnet.py)
+        strong = Masker(model_file=isnet)
+        yield "IS-Net small via --model-file (AGPL, local comparison only)", strong.mask
 
 
 def edge_band(gt: np.ndarray, width: int = 10) -> np.ndarray:
@@ -98,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("set_dir", type=Path)
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--isnet", type=Path, help="also score this IS-Net file (bench/isnet.py)")
     args = parser.parse_args()
     images = sorted((args.set_dir / "images").iterdir())
     if args.limit:
@@ -107,7 +111,7 @@ def main() -> None:
         image.stem + ".*"))).convert("L")) for image in images}
     binary = all(np.isin(gt, (0, 255)).all() for gt in truths.values())
     bands = {image: edge_band(gt.astype(np.float64) / 255) for image, gt in truths.items()}
-    for label, predict in rows():
+    for label, predict in rows(args.isnet):
         scores = []
         sod = SodMetrics() if binary else None
         for image in images:
