@@ -215,13 +215,12 @@ def install_plugins(targets: Targets, record: dict) -> None:
 
 def merge_previous(record: dict, previous: dict) -> None:
     """On an upgrade, what the first install created still counts as ours."""
-    for key in ("dirs",):
-        record[key] = sorted(set(previous.get(key, [])) | set(record.get(key, [])))
-    created = {k["path"]: k for k in previous.get("kritarc", [])}
+    record["dirs"] = sorted(set(previous.get("dirs", [])) | set(record.get("dirs", [])))
+    first = {entry["path"]: entry for entry in previous.get("kritarc", [])}
     for entry in record.get("kritarc", []):
-        if entry["path"] in created:
-            entry.update({"created": created[entry["path"]]["created"],
-                          "added_group": created[entry["path"]]["added_group"]})
+        if entry["path"] in first:  # what the first install found there is what to restore
+            entry["created"] = first[entry["path"]]["created"]
+            entry["added_group"] = first[entry["path"]]["added_group"]
 
 
 def remove_recorded(record: dict, keep_models: bool, data_dir: Path) -> None:
