@@ -107,7 +107,8 @@ class Masker:
             prepared = prepare_array(source, need_luma)
         if size is not None and size != (prepared.width, prepared.height):
             if options.refine:
-                raise UsageError("edge refinement needs the full-size picture")
+                raise UsageError("edge refinement needs the full-size pixels, not a reduced "
+                                 "copy: send them at full size")
             prepared = replace(prepared, width=size[0], height=size[1])
         return self.mask_prepared(prepared, options)
 
