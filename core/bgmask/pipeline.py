@@ -1,9 +1,10 @@
 """From an image to its full-size 8-bit mask: network input, inference, post-processing.
 
 Choices here were measured on ../shared/evaldata against rembg's u2netp pipeline (see
-docs/benchmarks.md): the probability map is scaled by its peak only when the peak says a
-subject was found (so an empty photo stays empty), and a gentle contrast curve narrows the
-blurred ramp that upsampling a 320 px map leaves at every edge.
+docs/benchmarks.md): the probability map is scaled by its peak and centred on its own
+subject/background split only when the peak says a subject was found (so an empty photo stays
+empty), and a gentle contrast curve narrows the blurred ramp that upsampling a 320 px map
+leaves at every edge.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .calibration import centre_on_split
 from .catalogue import DEFAULT_MODEL, InputSpec, get_record
 from .download import ProgressCallback
 from .errors import UsageError
@@ -113,7 +115,8 @@ class Masker:
         return self.mask_prepared(prepared, options)
 
     def probability(self, small_rgb: np.ndarray, quality: str = "fast") -> np.ndarray:
-        """The network's (S, S) map in [0, 1], scaled by its peak when a subject was found."""
+        """The network's (S, S) map in [0, 1]; when a subject was found, scaled by its peak and
+        centred on the photo's own subject/background split."""
         spec = self.session.spec
         prob = self.session.run(network_input(small_rgb, spec))[0]
         if quality == "best":
@@ -121,7 +124,7 @@ class Masker:
             prob = (prob + mirrored[:, ::-1]) * 0.5
         peak = float(prob.max())
         if peak > SUBJECT_PEAK:
-            prob = prob * (1.0 / peak)
+            prob = centre_on_split(prob * (1.0 / peak))
         return prob
 
     def mask_prepared(self, prepared: PreparedImage, options: MaskOptions) -> np.ndarray:
