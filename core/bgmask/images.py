@@ -24,7 +24,8 @@ class PreparedImage:
 
     width: int
     height: int
-    # RGB uint8, at most WORK_SIDE on its longer side (aspect ratio kept).
+    # RGB uint8, at most WORK_SIDE on its longer side (aspect ratio kept); smaller still, but
+    # never below the network's side, when nothing needs the working view.
     small_rgb: np.ndarray
     # uint8 luma at full size, or None when the caller did not need one.
     luma: np.ndarray | None
@@ -76,7 +77,7 @@ def prepare_file(path: str | Path, need_luma: bool = True,
         if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr") \
                 and orientation == 1:
             return _prepare_jpeg(Path(path), image, need_luma, network_side)
-        return prepare_image(ImageOps.exif_transpose(image), need_luma)
+        return prepare_image(ImageOps.exif_transpose(image), need_luma, network_side)
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
 
@@ -112,20 +113,35 @@ def _draft_target(width: int, height: int) -> tuple[int, int]:
         else (width, height)
 
 
-def prepare_image(image: Image.Image, need_luma: bool = True) -> PreparedImage:
-    """Views of an in-memory PIL image in any mode."""
+def prepare_image(image: Image.Image, need_luma: bool = True,
+                  network_side: int | None = None) -> PreparedImage:
+    """Views of an in-memory PIL image in any mode; with ``network_side`` and no luma needed,
+    the small view is only as large as the network's input needs."""
     _check_size(image.width, image.height, "image")
     try:
         rgb = to_rgb8(image)
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"damaged or truncated image ({exc})") from None
     luma = np.asarray(rgb.convert("L")) if need_luma else None
-    return PreparedImage(image.width, image.height, _to_small_rgb(rgb), luma)
+    small_rgb = _to_small_rgb(rgb)
+    if network_side and not need_luma:
+        small_rgb = _reduce_to(small_rgb, network_side)
+    return PreparedImage(image.width, image.height, small_rgb, luma)
 
 
-def prepare_array(array: np.ndarray, need_luma: bool = True) -> PreparedImage:
+def prepare_array(array: np.ndarray, need_luma: bool = True,
+                  network_side: int | None = None) -> PreparedImage:
     """Views of an (H, W), (H, W, 1|2|3|4) array: uint8, uint16, or float in [0, 1]."""
-    return prepare_image(array_to_image(array), need_luma)
+    return prepare_image(array_to_image(array), need_luma, network_side)
+
+
+def _reduce_to(small_rgb: np.ndarray, side: int) -> np.ndarray:
+    # An integer box reduction of the working view keeping both sides at or above the
+    # network's: several times cheaper for the network's resampling that follows. It starts
+    # from the working view, never from the photo, so a reduced copy of a big layer (what the
+    # editors send) and the layer itself give the same mask.
+    factor = min(small_rgb.shape[:2]) // side
+    return np.asarray(Image.fromarray(small_rgb).reduce(factor)) if factor > 1 else small_rgb
 
 
 def array_to_image(array: np.ndarray) -> Image.Image:

@@ -100,13 +100,13 @@ class Masker:
         """The (H, W) uint8 mask of a file path, PIL image or numpy array, at full size; or at
         ``size`` (width, height) when ``source`` is a reduced copy of a larger picture."""
         options = options or MaskOptions()
-        need_luma = options.refine
+        need_luma, side = options.refine, self.session.spec.size
         if isinstance(source, (str, Path)):
-            prepared = prepare_file(source, need_luma, self.session.spec.size)
+            prepared = prepare_file(source, need_luma, side)
         elif isinstance(source, Image.Image):
-            prepared = prepare_image(source, need_luma)
+            prepared = prepare_image(source, need_luma, side)
         else:
-            prepared = prepare_array(source, need_luma)
+            prepared = prepare_array(source, need_luma, side)
         if size is not None and size != (prepared.width, prepared.height):
             if options.refine:
                 raise UsageError("edge refinement needs the full-size pixels, not a reduced "
