@@ -33,6 +33,9 @@ def test_sidecar_describes_a_users_model(tmp_path):
     sidecar.write_text('{"size": 1024, "mean": [0.5, 0.5, 0.5], "std": [1, 1, 1], "sigmoid": true}')
     spec = InputSpec.from_sidecar(sidecar)
     assert spec == InputSpec(size=1024, mean=(0.5, 0.5, 0.5), std=(1.0, 1.0, 1.0), sigmoid=True)
+    assert not spec.centre_split  # only for models measured to gain from it
+    sidecar.write_text('{"centre_split": true}')
+    assert InputSpec.from_sidecar(sidecar).centre_split
     sidecar.write_text('{"size": -3}')
     with pytest.raises(ModelLoadError, match="outside"):
         InputSpec.from_sidecar(sidecar)

@@ -120,7 +120,7 @@ def test_model_file_with_sidecar_and_no_store(model_file, tmp_path, monkeypatch,
     monkeypatch.setenv("BGMASK_MODEL_DIR", str(tmp_path / "nothing-here"))
     copy = tmp_path / "mine.onnx"
     copy.write_bytes(model_file.read_bytes())
-    (tmp_path / "mine.onnx.json").write_text('{"size": 320}')
+    (tmp_path / "mine.onnx.json").write_text('{"size": 320, "centre_split": true}')
     assert np.array_equal(Masker(model_file=copy).mask(photo), reference)
     assert not (tmp_path / "nothing-here").exists()
 

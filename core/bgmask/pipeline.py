@@ -115,8 +115,8 @@ class Masker:
         return self.mask_prepared(prepared, options)
 
     def probability(self, small_rgb: np.ndarray, quality: str = "fast") -> np.ndarray:
-        """The network's (S, S) map in [0, 1]; when a subject was found, scaled by its peak and
-        centred on the photo's own subject/background split."""
+        """The network's (S, S) map in [0, 1]; when a subject was found, scaled by its peak (and
+        centred on the photo's own subject/background split where the model's record says)."""
         spec = self.session.spec
         prob = self.session.run(network_input(small_rgb, spec))[0]
         if quality == "best":
@@ -124,7 +124,9 @@ class Masker:
             prob = (prob + mirrored[:, ::-1]) * 0.5
         peak = float(prob.max())
         if peak > SUBJECT_PEAK:
-            prob = centre_on_split(prob * (1.0 / peak))
+            prob = prob * (1.0 / peak)
+            if spec.centre_split:
+                prob = centre_on_split(prob)
         return prob
 
     def mask_prepared(self, prepared: PreparedImage, options: MaskOptions) -> np.ndarray:
