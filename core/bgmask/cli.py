@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="best also masks the mirrored photo and averages (twice the time)")
     p.add_argument("--threshold", type=float, help="hard mask: 0 < T < 1")
     p.add_argument("--invert", action="store_true", help="keep the background instead")
-    p.add_argument("--contrast", type=float, default=1.5, help="edge steepness (1: as predicted)")
+    p.add_argument("--contrast", type=float, default=3.0, help="edge steepness (1: as predicted)")
     p.add_argument("--jobs", type=int, default=1, help="images in flight at once")
     p.add_argument("--threads", type=int, default=0, help="inference threads (0: automatic)")
     p.add_argument("--providers", help="execution providers in order, e.g. cuda,cpu")
