@@ -101,8 +101,10 @@ def quality_section(quick: bool) -> list[str]:
 def speed_section(quick: bool, folder: Path) -> list[str]:
     sizes = {"1 MP": SIZES["1 MP"]} if quick else SIZES
     # The 1 MP ratio against the floor is a few hundredths wide: more runs steady its median.
-    runs = {label: 1 if quick else (25 if label == "1 MP" else 5) for label in sizes}
-    counts = "median of 1 run" if quick else "median of 25 runs at 1 MP, 5 above"
+    small_runs, big_runs = (1, 1) if quick else (25, 5)
+    runs = {label: small_runs if label == "1 MP" else big_runs for label in sizes}
+    counts = "median of 1 run" if quick else \
+        f"median of {small_runs} runs at 1 MP, {big_runs} above"
     lines = [f"## Speed and peak memory (warm; {counts}; each tool in its own process)",
              "", "| photo | tool | median s | peak RSS MB | bgmask/rembg time | "
              "bgmask/rembg memory | bgmask/floor time |", "|---|---|---|---|---|---|---|"]

@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="best also masks the mirrored photo and averages (twice the time)")
     p.add_argument("--threshold", type=float, help="hard mask: 0 < T < 1")
     p.add_argument("--invert", action="store_true", help="keep the background instead")
-    p.add_argument("--contrast", type=float, default=3.0, help="edge steepness (1: as predicted)")
+    p.add_argument("--contrast", type=float,
+                   help="edge steepness (1: as predicted; higher: harder edges)")
     p.add_argument("--jobs", type=int, default=1, help="images in flight at once")
     p.add_argument("--threads", type=int, default=0, help="inference threads (0: automatic)")
     p.add_argument("--providers", help="execution providers in order, e.g. cuda,cpu")
@@ -163,8 +164,11 @@ def run_masks(args: argparse.Namespace) -> int:
     from .pipeline import Masker, MaskOptions
     from .runtime import RuntimeOptions
 
+    # The pipeline module is imported only here (it loads numpy), so MaskOptions keeps the
+    # one default for the contrast.
+    contrast = {} if args.contrast is None else {"contrast": args.contrast}
     options = MaskOptions(refine=args.refine, quality=args.quality, threshold=args.threshold,
-                          invert=args.invert, contrast=args.contrast)
+                          invert=args.invert, **contrast)
     if args.jobs < 1:
         raise UsageError("--jobs must be 1 or more")
     jobs, problems = collect_jobs(args.inputs, args.output, args.recursive)

@@ -123,9 +123,7 @@ def prepare_image(image: Image.Image, need_luma: bool = True,
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"damaged or truncated image ({exc})") from None
     luma = np.asarray(rgb.convert("L")) if need_luma else None
-    small_rgb = _to_small_rgb(rgb)
-    if network_side and not need_luma:
-        small_rgb = _reduce_to(small_rgb, network_side)
+    small_rgb = _to_small_rgb(rgb, None if need_luma else network_side)
     return PreparedImage(image.width, image.height, small_rgb, luma)
 
 
@@ -133,15 +131,6 @@ def prepare_array(array: np.ndarray, need_luma: bool = True,
                   network_side: int | None = None) -> PreparedImage:
     """Views of an (H, W), (H, W, 1|2|3|4) array: uint8, uint16, or float in [0, 1]."""
     return prepare_image(array_to_image(array), need_luma, network_side)
-
-
-def _reduce_to(small_rgb: np.ndarray, side: int) -> np.ndarray:
-    # An integer box reduction of the working view keeping both sides at or above the
-    # network's: several times cheaper for the network's resampling that follows. It starts
-    # from the working view, never from the photo, so a reduced copy of a big layer (what the
-    # editors send) and the layer itself give the same mask.
-    factor = min(small_rgb.shape[:2]) // side
-    return np.asarray(Image.fromarray(small_rgb).reduce(factor)) if factor > 1 else small_rgb
 
 
 def array_to_image(array: np.ndarray) -> Image.Image:
@@ -196,7 +185,8 @@ def _high_depth_array(image: Image.Image) -> np.ndarray:
     return a  # "F": floats, assumed 0..1
 
 
-def _to_small_rgb(image: Image.Image) -> np.ndarray:
+def _to_small_rgb(image: Image.Image, network_side: int | None = None) -> np.ndarray:
+    """The working view; with ``network_side``, reduced further for the network alone."""
     image = image if image.mode == "RGB" else to_rgb8(image)
     w, h = image.size
     side = max(w, h)
@@ -204,4 +194,12 @@ def _to_small_rgb(image: Image.Image) -> np.ndarray:
         scale = WORK_SIDE / side
         image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))),
                              Image.Resampling.BOX)
+    if network_side:
+        # An integer box reduction keeping both sides at or above the network's: several
+        # times cheaper for the network's resampling that follows. It starts from the working
+        # view, never from the photo, so a reduced copy of a big layer (what the editors
+        # send) and the layer itself give the same mask.
+        factor = min(image.size) // network_side
+        if factor > 1:
+            image = image.reduce(factor)
     return np.asarray(image)
