@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -59,3 +65,46 @@ def grabcut_photos() -> list[Path]:
 def bgmask_cli() -> list[str]:
     exe = shutil.which("bgmask", path=str(Path(sys.executable).parent))
     return [exe] if exe else [sys.executable, "-m", "bgmask"]
+
+
+@dataclass(frozen=True)
+class LocalUser:
+    """Another local account, for tests of what one user can do to another's files."""
+
+    name: str
+    uid: int
+    gid: int
+
+    def command(self, *argv: str) -> list[str]:
+        """``argv`` run as this user (setpriv: no shell, no login, no inherited groups)."""
+        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                *argv]
+
+    def run(self, *argv: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.command(*argv), capture_output=True, text=True,
+                              timeout=120, **kwargs)  # type: ignore[call-overload]
+
+
+@pytest.fixture(scope="session")
+def second_user() -> LocalUser:
+    """A second local user (created as root when missing); skips when not root."""
+    if os.geteuid() != 0:
+        pytest.skip("a second local user needs root to create (run the tests as root)")
+    name = "bgmask-other"
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                        name], check=True, capture_output=True)
+        entry = pwd.getpwnam(name)
+    return LocalUser(name, entry.pw_uid, entry.pw_gid)
+
+
+@pytest.fixture
+def shared_folder() -> Iterator[Path]:
+    """A folder every local user can write to, sticky like /tmp (each user's files stay theirs),
+    reachable by others through 0755 parents."""
+    folder = Path(tempfile.mkdtemp(prefix="bgmask-shared-", dir="/tmp"))
+    folder.chmod(0o1777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
