@@ -55,6 +55,11 @@ class ImageError(BgmaskError):
     """An input that is not a usable image (unreadable, truncated, empty, too large...)."""
 
 
+class OutputError(BgmaskError):
+    """An output file that cannot or may not be written (it exists, a link is in the way, the
+    folder refuses it); nothing of the user's was changed."""
+
+
 class WorkerError(BgmaskError):
     """The worker process could not be started, died, or answered with an error."""
 
