@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs bgmask with its test dependencies into .venv, fetches and verifies the default model
 # through bgmask's own store (pip route, so the user's pip settings apply), provisions the real
-# editors (GIMP 3, Krita) when run as root, then runs everything.
+# editors (GIMP 3.0 and 3.2, Krita) when run as root, then runs everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
@@ -12,8 +12,9 @@ export BGMASK_MODEL_DIR="$PWD/.cache/models"
 if [ "$(id -u)" = 0 ]; then
   # The editors' end-to-end tests must run, not skip, where they can be provisioned.
   export BGMASK_REQUIRE_EDITORS=1
-  bash tests/editors/gimp-chroot.sh provision
-  trap 'bash tests/editors/gimp-chroot.sh umount' EXIT
+  # GIMP 3.0 (Debian trixie) and GIMP 3.2 (Debian forky), each in a chroot cached between runs.
+  trap 'for s in trixie forky; do bash tests/editors/gimp-chroot.sh umount $s; done' EXIT
+  for suite in trixie forky; do bash tests/editors/gimp-chroot.sh provision "$suite"; done
   bash tests/editors/krita-host.sh
 fi
 .venv/bin/python -m pytest -q "$@"

@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from .photos import Photo, camera_photos
 
 ROOT = Path(__file__).resolve().parent.parent
 EVALDATA = ROOT.parent / "shared" / "evaldata"
@@ -108,3 +111,28 @@ def shared_folder() -> Iterator[Path]:
     folder.chmod(0o1777)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def camera(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Photo]:
+    """Camera-size photos (12 MP: a JPEG, a PNG with alpha, a 16-bit PNG) made from the
+    photos the repository carries."""
+    return camera_photos(tmp_path_factory.mktemp("camera"))
+
+
+@pytest.fixture(scope="session")
+def camera_expected(camera: dict[str, Photo], masker) -> dict[str, np.ndarray]:
+    """The core's mask of each camera photo's decoded pixels: what an editor must match."""
+    return {name: masker.mask(photo.pixels) for name, photo in camera.items()}
+
+
+def assert_same_mask(got: np.ndarray, want: np.ndarray, mean_levels: float = 2.0) -> None:
+    """``got`` is the mask the core computes (``want``) up to resampling: the same size, at
+    most ``mean_levels`` of 255 apart on average. ``want`` must hold both subject and
+    background, so an empty or full mask can never pass."""
+    assert got.shape == want.shape, f"mask {got.shape[::-1]}, expected {want.shape[::-1]}"
+    assert (want < 64).mean() > 0.05 and (want > 191).mean() > 0.05, "trivial expected mask"
+    diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+    assert diff.mean() <= mean_levels, (
+        f"mean difference {diff.mean():.2f} levels (mask mean {got.mean():.1f}, "
+        f"expected {want.mean():.1f})")

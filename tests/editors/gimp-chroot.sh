@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# GIMP 3 for the end-to-end tests. Debian 12 has no GIMP 3, so on a Debian 12 host it lives in a
-# Debian 13 chroot that is kept between runs (rebuilt when missing or out of date); on Debian 13
-# it comes from apt directly and this script only installs it.
+# GIMP 3 for the end-to-end tests, from a Debian suite: trixie (Debian 13) carries GIMP 3.0,
+# forky (Debian 14, testing) GIMP 3.2. Each lives in a chroot that is kept between runs (rebuilt
+# when missing or out of date); on a Debian 13 host, trixie's GIMP comes from apt directly.
 #
-#   gimp-chroot.sh provision   build or reuse the chroot, then mount /proc, /dev, /sys into it
-#   gimp-chroot.sh mount       mount /proc, /dev, /sys into a provisioned chroot (idempotent)
-#   gimp-chroot.sh umount      unmount what provision mounted
-#   gimp-chroot.sh root        print the chroot's path ("/" when no chroot is needed)
-#   gimp-chroot.sh ready       exit 0 when GIMP is provisioned
+#   gimp-chroot.sh provision [SUITE]   build or reuse the chroot, then mount /proc, /dev, /sys
+#   gimp-chroot.sh mount [SUITE]       mount /proc, /dev, /sys into a provisioned chroot
+#   gimp-chroot.sh umount [SUITE]      unmount what provision mounted
+#   gimp-chroot.sh root [SUITE]        print the chroot's path ("/" when no chroot is needed)
+#   gimp-chroot.sh ready [SUITE]       exit 0 when GIMP is provisioned
+# SUITE: trixie (the default) or forky.
 set -euo pipefail
 
+SUITE="${2:-trixie}"
+case "$SUITE" in
+  trixie) SCRIPT=trixie ;;
+  forky) SCRIPT=sid ;;  # debootstrap on Debian 12 has no forky script; sid's fits
+  *) echo "gimp-chroot: unknown suite $SUITE (trixie or forky)" >&2; exit 2 ;;
+esac
 host_major() { cut -d. -f1 /etc/debian_version; }
-needs_chroot() { [ "$(host_major)" -lt 13 ]; }
+needs_chroot() { [ "$SUITE" != trixie ] || [ "$(host_major)" -lt 13 ]; }
 
 CACHE=/var/cache/bgmask-ci
 if needs_chroot; then
-  ROOT="${BGMASK_GIMP_ROOT:-$CACHE/gimp-trixie}"
+  ROOT="$CACHE/gimp-$SUITE"
   STAMP="$ROOT/.bgmask-recipe"
 else
   ROOT=/
@@ -51,13 +58,15 @@ umount_all() {
 
 in_root() { chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
   DEBIAN_FRONTEND=noninteractive "$@"; }
+# Testing's Release files can carry a Valid-Until already past on a mirror snapshot.
+APT_OPTS=(-o Acquire::Check-Valid-Until=false)
 
 build() {
   echo "gimp-chroot: provisioning GIMP 3 in $ROOT (a few minutes, once)" >&2
   needs_chroot && build_base
-  in_root apt-get update -q >&2
+  in_root apt-get "${APT_OPTS[@]}" update -q >&2
   # shellcheck disable=SC2086
-  in_root apt-get install -y -q --no-install-recommends $PACKAGES >&2
+  in_root apt-get "${APT_OPTS[@]}" install -y -q --no-install-recommends $PACKAGES >&2
   in_root apt-get clean
   in_root python3 -m venv /opt/bgmask-deps
   # shellcheck disable=SC2086
@@ -73,7 +82,8 @@ build_base() {
     [ -d "$ROOT" ] && { umount_all; rm -rf --one-file-system "$ROOT"; }
     command -v debootstrap >/dev/null || apt-get install -y -q debootstrap >&2
     mkdir -p "$(dirname "$ROOT")"
-    debootstrap --variant=minbase trixie "$ROOT" "$(host_mirror)" >&2
+    debootstrap --variant=minbase "$SUITE" "$ROOT" "$(host_mirror)" \
+      "/usr/share/debootstrap/scripts/$SCRIPT" >&2
     touch "$ROOT/.bgmask-base"
   fi
   mount_all
@@ -82,8 +92,8 @@ build_base() {
     mkdir -p "$ROOT/usr/local/share/ca-certificates"
     cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
   fi
-  in_root apt-get update -q >&2
-  in_root apt-get install -y -q --no-install-recommends ca-certificates >&2
+  in_root apt-get "${APT_OPTS[@]}" update -q >&2
+  in_root apt-get "${APT_OPTS[@]}" install -y -q --no-install-recommends ca-certificates >&2
   in_root update-ca-certificates >&2
   # The host's pip settings (index, wheel folders, certificates).
   [ -f /etc/pip.conf ] && cp /etc/pip.conf "$ROOT/etc/pip.conf"

@@ -258,6 +258,69 @@ def killed_worker():
                                        "has_mask": layer.get_mask() is not None}}
 
 
+def peak_rss_watch(marker):
+    """Polls /proc for GIMP's child process whose command line has ``marker`` (the bgmask
+    plug-in, started per click) and keeps its VmHWM; returns (stop, result)."""
+    import threading
+    import time
+
+    gimp = str(os.getppid())  # this batch interpreter and the plug-in are both GIMP's children
+    seen = {"kib": 0}
+    stopping = threading.Event()
+
+    def watch():
+        while not stopping.is_set():
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    if marker not in open(f"/proc/{pid}/cmdline", "rb").read():
+                        continue
+                    status = open(f"/proc/{pid}/status").read().splitlines()
+                except OSError:
+                    continue
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+                if fields.get("PPid", "").strip() == gimp and "VmHWM" in fields:
+                    seen["kib"] = max(seen["kib"], int(fields["VmHWM"].split()[0]))
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+
+    def stop():
+        stopping.set()
+        thread.join()
+        return seen["kib"] / 1024
+
+    return stop
+
+
+@scenario("camera")
+def camera():
+    """Camera-size photos opened as a user opens them, each masked with the default options:
+    its mask for the host to compare with the core's, the click's seconds, the plug-in
+    process's peak memory, and how long a plain full-size read of the layer takes."""
+    import time
+
+    out = {}
+    for name, filename in JOB["camera"].items():
+        image = load(os.path.join(WORK, filename))
+        layer = image.get_layers()[0]
+        before = colour_digest(layer)
+        stop = peak_rss_watch(b"bgmask-gimp.py")
+        start = time.perf_counter()
+        ok, message = run_bgmask(image, [layer])
+        seconds = time.perf_counter() - start
+        peak = stop()
+        start = time.perf_counter()
+        raw(layer, "R'G'B' u8")
+        out[name] = {"ok": ok, "message": message, "mask": save_mask(f"camera_{name}", layer),
+                     "colours_unchanged": colour_digest(layer) == before,
+                     "precision": int(image.get_precision()), "click_seconds": seconds,
+                     "plugin_peak_mib": peak,
+                     "full_read_seconds": time.perf_counter() - start}
+        image.delete()
+    return out
+
+
 @scenario("timing")
 def timing():
     """Click-to-mask seconds for repeated clicks, each on a freshly loaded image (the load is

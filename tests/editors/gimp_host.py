@@ -1,5 +1,6 @@
-"""Runs GIMP 3 for the end-to-end tests: in the Debian 13 chroot that ``gimp-chroot.sh``
-provisions (or on a Debian 13 host directly), as an unprivileged user, headless."""
+"""Runs GIMP 3 for the end-to-end tests: in the Debian chroot that ``gimp-chroot.sh``
+provisions for a suite (trixie: GIMP 3.0; forky: GIMP 3.2; on a Debian 13 host trixie's GIMP
+runs directly), as an unprivileged user, headless."""
 
 from __future__ import annotations
 
@@ -23,26 +24,39 @@ DEPS_PYTHON = "/opt/bgmask-deps/bin/python"  # onnxruntime, numpy, pillow, platf
 sys.path.insert(0, str(REPO / "installers"))
 from bgmask_installer.stage import stage_gimp  # noqa: E402
 
+SCRIPT = str(HERE / "gimp-chroot.sh")
+# The Debian suites whose GIMP the tests run in: GIMP 3.0 and GIMP 3.2.
+SUITES = ("trixie", "forky")
 
-def gimp_root() -> Path | None:
+
+def gimp_root(suite: str = "trixie") -> Path | None:
     """The provisioned root, or None (the test is skipped, or fails where editors are required)."""
-    script = str(HERE / "gimp-chroot.sh")
-    if subprocess.run(["bash", script, "ready"]).returncode != 0:
+    if subprocess.run(["bash", SCRIPT, "ready", suite]).returncode != 0:
         return None
-    return Path(subprocess.run(["bash", script, "root"], capture_output=True, text=True,
+    return Path(subprocess.run(["bash", SCRIPT, "root", suite], capture_output=True, text=True,
                                check=True).stdout.strip())
 
 
-def require_gimp() -> Path:
-    root = gimp_root()
+def require_gimp(suite: str = "trixie") -> Path:
+    root = gimp_root(suite)
     if root is None or os.geteuid() != 0:
-        why = "GIMP 3 is not provisioned (run tests/editors/gimp-chroot.sh provision as root)"
+        why = (f"GIMP 3 from {suite} is not provisioned (run tests/editors/gimp-chroot.sh "
+               f"provision {suite} as root)")
         if os.environ.get("BGMASK_REQUIRE_EDITORS"):
             pytest.fail(why)
         pytest.skip(why)
     # GIMP needs /proc, /dev and /sys inside; they may have been unmounted since provisioning.
-    subprocess.run(["bash", str(HERE / "gimp-chroot.sh"), "mount"], check=True)
+    subprocess.run(["bash", SCRIPT, "mount", suite], check=True)
     return root
+
+
+def gimp_series(root: Path) -> str:
+    """The GIMP series installed in ``root`` ("3.0", "3.2"): it names the binaries and the
+    profile folder (~/.config/GIMP/3.2 is not 3.0's)."""
+    found = sorted((root / "usr" / "bin").glob("gimp-console-3.*"))
+    if not found:
+        raise AssertionError(f"no gimp-console-3.x in {root}/usr/bin")
+    return found[-1].name.removeprefix("gimp-console-")
 
 
 @dataclass
@@ -114,10 +128,11 @@ def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: P
     installer put there), then runs ``driver`` on ``job`` in gimp-console, or with ``gui`` in
     the full GIMP on a virtual screen."""
     home = root / HOME.relative_to("/")
-    profile = home / ".config" / "GIMP"
+    series = gimp_series(root)
+    profile = home / ".config" / "GIMP" / series
     if not installed:
-        shutil.rmtree(profile / "3.0" / "plug-ins", ignore_errors=True)
-        stage_gimp(profile / "3.0" / "plug-ins")
+        shutil.rmtree(profile / "plug-ins", ignore_errors=True)
+        stage_gimp(profile / "plug-ins")
         install_worker_source(root)
     work = home / "bgmask-test" / name
     shutil.rmtree(work, ignore_errors=True)
@@ -139,8 +154,8 @@ def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: P
                  "BGMASK_TEST_WORK": str(inner_work), **(env or {})}
     command = [*(wrap or []), "chroot", f"--userspec={UID}:{UID}", str(root), "env", "-i",
                *[f"{k}={v}" for k, v in variables.items()],
-               *(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", "gimp-3.0"] if gui
-                 else ["gimp-console-3.0", "-i"]),
+               *(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", f"gimp-{series}"] if gui
+                 else [f"gimp-console-{series}", "-i"]),
                "-d", "--batch-interpreter=python-fu-eval",
                "-b", f"exec(open('{inner_work}/{driver}').read())", "--quit"]
     start = time.perf_counter()

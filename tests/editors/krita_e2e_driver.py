@@ -332,6 +332,39 @@ def scenario_big_layer(done):
     after_job(check)
 
 
+def scenario_camera(done):
+    """Camera-size photos opened as a user opens them (a JPEG, a PNG with alpha, a 16-bit
+    PNG), each masked through the action: its mask, the click's seconds."""
+    queue = list(JOB["camera"].items())
+
+    def next_photo():
+        if not queue:
+            done()
+            return
+        name, path = queue.pop(0)
+        doc = APP.openDocument(path)
+        APP.activeWindow().addView(doc)
+        doc.waitForDone()
+        layer = [n for n in doc.rootNode().childNodes() if n.type() == "paintlayer"][-1]
+        doc.setActiveNode(layer)
+        before = digest(layer)
+        start = time.perf_counter()
+        start_with("action")
+
+        def check(result, seen):
+            results.setdefault("camera", {})[name] = {
+                "ok": result.ok, "message": result.message,
+                "click_seconds": time.perf_counter() - start,
+                "depth": layer.colorDepth(), "mask": save_mask(f"camera_{name}", layer),
+                "pixels_unchanged": digest(layer) == before}
+            doc.setModified(False)
+            doc.close()
+            next_photo()
+        after_job(check, timeout=600)
+
+    next_photo()
+
+
 def scenario_two_documents(done):
     """The action on one document, then on a second while the first still masks (Krita
     switches the active document through its event loop, hence the short timers)."""
@@ -371,6 +404,7 @@ def scenario_two_documents(done):
 
 
 SCENARIOS = {
+    "camera": scenario_camera,
     "big_layer": scenario_big_layer,
     "killed_worker": scenario_killed_worker,
     "two_documents": scenario_two_documents,

@@ -106,11 +106,24 @@ def install_bgmask(profile: Path) -> None:
     rc.write_text(set_plugin_enabled(rc.read_text(), KRITA_NAME))
 
 
+def copy_profile(source: Path, target: Path) -> None:
+    """A copy of a Krita profile without the sockets and pipes a Krita run leaves in it (its
+    single-instance socket stays behind when Krita ends through ``os._exit``)."""
+    import stat
+
+    def special(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names
+                if stat.S_ISSOCK(mode := os.lstat(os.path.join(folder, n)).st_mode)
+                or stat.S_ISFIFO(mode)}
+
+    shutil.copytree(source, target, symlinks=True, ignore=special)
+
+
 def prepare_profile(tmp: Path) -> tuple[Path, dict[str, str]]:
     """A fresh Krita profile with the test driver; (profile, its environment variables)."""
     warm_template()
     profile = tmp / "profile"
-    shutil.copytree(TEMPLATE, profile, symlinks=True)
+    copy_profile(TEMPLATE, profile)
     install_driver(profile)
     return profile, profile_env(profile)
 

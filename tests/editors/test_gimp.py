@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ..conftest import bgmask_cli
+from ..conftest import assert_same_mask, bgmask_cli
+from ..photos import CAT
 from .gimp_host import (
     HOME,
+    SUITES,
     GimpRun,
     chown,
     copy_checkout,
@@ -32,10 +34,10 @@ SCENARIOS = ["basic", "two_layers_offset", "high_depth", "grayscale", "existing_
 
 
 @pytest.fixture(scope="module")
-def photo(grabcut_photos, tmp_path_factory) -> Path:
+def photo(tmp_path_factory) -> Path:
     """A real photo as PNG, so GIMP and the CLI decode exactly the same pixels."""
     path = tmp_path_factory.mktemp("gimp") / "photo.png"
-    Image.open(grabcut_photos[0]).convert("RGB").save(path)
+    Image.open(CAT).convert("RGB").save(path)
     return path
 
 
@@ -51,10 +53,21 @@ def expected(photo, tmp_path_factory) -> np.ndarray:
     return cli_mask(photo, tmp_path_factory.mktemp("expected"))
 
 
+def camera_job(camera: dict) -> dict:
+    return {"camera": {name: photo.path.name for name, photo in camera.items()}}
+
+
+@pytest.fixture(scope="module", params=SUITES)
+def suite(request: pytest.FixtureRequest) -> str:
+    """The Debian suite whose GIMP runs the test: trixie (GIMP 3.0) or forky (GIMP 3.2)."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def gimp(photo, model_file) -> GimpRun:
-    root = require_gimp()
-    return run_gimp(root, "main", {"scenarios": SCENARIOS}, [photo], model_file)
+def gimp(suite, photo, camera, model_file) -> GimpRun:
+    root = require_gimp(suite)
+    return run_gimp(root, "main", {"scenarios": [*SCENARIOS, "camera"], **camera_job(camera)},
+                    [photo, *(p.path for p in camera.values())], model_file)
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +96,31 @@ def test_menu_item_adds_the_cli_mask_and_keeps_the_pixels(gimp, results, expecte
     assert_close(read_mask(gimp, basic["mask"]), expected)
     assert basic["colours_unchanged"]
     assert basic["layers"] == 1
+
+
+def check_camera_photos(run: GimpRun, found: dict, camera: dict, expected: dict) -> None:
+    for name in camera:
+        result = found[name]
+        assert result["ok"], f"{name}: {result['message']}"
+        assert result["colours_unchanged"], name
+        assert_same_mask(read_mask(run, result["mask"]), expected[name])
+
+
+def test_camera_size_photos_get_the_cores_mask(gimp, results, camera, camera_expected):
+    """A 12 MP JPEG, a 12 MP PNG with alpha and a 12 MP 16-bit PNG: the mask GIMP holds is
+    the one the core computes for the same pixels (big layers are read reduced)."""
+    check_camera_photos(gimp, results["camera"], camera, camera_expected)
+    assert results["camera"]["png16"]["precision"] != results["camera"]["jpeg"]["precision"]
+
+
+def test_camera_size_photos_in_the_full_gimp(suite, photo, camera, camera_expected, model_file):
+    """The same photos in the full GIMP (with its display) on a virtual screen."""
+    root = require_gimp(suite)
+    run = run_gimp(root, "gui-camera", {"scenarios": ["camera"], **camera_job(camera)},
+                   [photo, *(p.path for p in camera.values())], model_file, gui=True)
+    found = run.results()
+    assert "exception" not in found.get("camera", {}), found["camera"]["exception"]
+    check_camera_photos(run, found["camera"], camera, camera_expected)
 
 
 def test_two_selected_layers_with_offsets_both_get_masks(gimp, results, expected):
@@ -193,18 +231,23 @@ def test_one_undo_in_the_real_gimp_removes_the_mask(photo, model_file):
 
 
 def test_installed_copy_works_in_gimp(photo, model_file, expected):
-    """The installer run by the GIMP user inside GIMP's system, then the menu item with no
-    path into this checkout: the worker is found through the installer's record."""
+    """The installer run by the GIMP user inside GIMP's system (Debian 13: its python3 is
+    3.13, which the model's pip-wheel source declares it does not support), fetching the model
+    through the user's own pip settings; then the menu item with no path into this checkout:
+    the worker is found through the installer's record."""
     root = require_gimp()
     home = root / HOME.relative_to("/")
     shutil.rmtree(home / ".config" / "GIMP", ignore_errors=True)
+    shutil.rmtree(home / ".local" / "share" / "bgmask", ignore_errors=True)
     (home / ".config" / "GIMP" / "3.0").mkdir(parents=True)
     chown(home / ".config")
     checkout = copy_checkout(root)
     install = in_chroot(root, ["python3", f"{checkout}/installers/install.py", "--gimp",
-                               "--no-krita", "--no-model"], {})
+                               "--no-krita"], {})
     assert install.returncode == 0, install.stdout + install.stderr
     assert (home / ".config" / "bgmask" / "adapters.json").exists()
+    fetched = home / ".local" / "share" / "bgmask" / "models" / model_file.name
+    assert fetched.read_bytes() == model_file.read_bytes()
     run = run_gimp(root, "installed", {"scenarios": ["basic"]}, [photo], model_file,
                    installed=True)
     basic = run.results()["basic"]

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ..photos import ASTRONAUT
 from .krita_host import launch_driver, prepare_profile, require_krita
 from .test_gimp import assert_close, cli_mask
 
@@ -43,7 +44,7 @@ def installer(env: dict[str, str], *args: str, wrap: list[str] | None = None
                           text=True, env={**clean, **env}, timeout=600)
 
 
-def test_install_use_upgrade_offline_uninstall(tmp_path, grabcut_photos, model_file):
+def test_install_use_upgrade_offline_uninstall(tmp_path, model_file):
     require_krita()
     profile, env = prepare_profile(tmp_path)
     gimp_profile = profile / "config" / "GIMP" / "3.0"
@@ -61,7 +62,7 @@ def test_install_use_upgrade_offline_uninstall(tmp_path, grabcut_photos, model_f
     assert "enable_bgmask_krita=true" in (profile / "config" / "kritarc").read_text()
 
     photo = tmp_path / "photo.png"
-    Image.open(grabcut_photos[2]).convert("RGB").save(photo)
+    Image.open(ASTRONAUT).convert("RGB").save(photo)
     # No BGMASK_PYTHON: the plug-in finds the worker through what the installer wrote.
     run = launch_driver(profile, tmp_path / "work", DRIVER,
                         {"photo": str(photo), "scenarios": ["action"]}, {})

@@ -6,6 +6,7 @@ Expected masks come from the ``bgmask --mask`` command on the same pixels.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .krita_host import KritaRun, require_krita, run_krita
+from ..conftest import assert_same_mask
+from ..photos import CUP
+from .krita_host import KritaRun, copy_profile, require_krita, run_krita
 from .test_gimp import assert_close, cli_mask
 
 pytestmark = pytest.mark.editors
@@ -24,9 +27,9 @@ SCENARIOS = ["action", "docker", "RGBAU16", "CMYKAU8", "offset", "two_layers", "
 
 
 @pytest.fixture(scope="module")
-def photo(grabcut_photos, tmp_path_factory) -> Path:
+def photo(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("krita-photo") / "photo.png"
-    Image.open(grabcut_photos[1]).convert("RGB").save(path)
+    Image.open(CUP).convert("RGB").save(path)
     return path
 
 
@@ -36,15 +39,16 @@ def expected(photo, tmp_path_factory) -> np.ndarray:
 
 
 def krita(tmp: Path, photo: Path, model_dir: Path, scenarios: list[str],
-          python: str = sys.executable) -> KritaRun:
+          python: str = sys.executable, **job: object) -> KritaRun:
     require_krita()
-    return run_krita(tmp, DRIVER, {"photo": str(photo), "scenarios": scenarios},
+    return run_krita(tmp, DRIVER, {"photo": str(photo), "scenarios": scenarios, **job},
                      env={"BGMASK_PYTHON": python, "BGMASK_MODEL_DIR": str(model_dir)})
 
 
 @pytest.fixture(scope="module")
-def results(photo, model_dir, tmp_path_factory) -> dict:
-    run = krita(tmp_path_factory.mktemp("krita"), photo, model_dir, SCENARIOS)
+def results(photo, camera, model_dir, tmp_path_factory) -> dict:
+    run = krita(tmp_path_factory.mktemp("krita"), photo, model_dir, [*SCENARIOS, "camera"],
+                camera={name: str(p.path) for name, p in camera.items()})
     found = run.results()
     assert "exception" not in found, found["exception"]
     for name, result in found.items():
@@ -151,6 +155,36 @@ def test_big_layer_is_sent_reduced_and_masked_at_full_size(results, masker):
     assert diff.mean() < 1.0, diff.mean()
     inter = ((got > 127) & (want > 127)).sum()
     assert inter / ((got > 127) | (want > 127)).sum() > 0.99
+
+
+def test_camera_size_photos_get_the_cores_mask(results, camera, camera_expected):
+    """A 12 MP JPEG, a 12 MP PNG with alpha and a 12 MP 16-bit PNG opened in Krita: the
+    transparency mask is the one the core computes for the same pixels."""
+    for name in camera:
+        result = results["camera"][name]
+        assert result["ok"], f"{name}: {result['message']}"
+        assert result["pixels_unchanged"], name
+        assert result["mask"]["count"] == 1, name
+        assert_same_mask(mask_of(result["mask"]), camera_expected[name])
+    assert results["camera"]["png16"]["depth"] == "U16"
+
+
+def test_a_profile_holding_sockets_copies(tmp_path):
+    """Krita leaves its single-instance socket in a profile it quit through os._exit: the
+    next test run's copy of that profile must not fail on it."""
+    import socket
+
+    source = tmp_path / "template"
+    (source / "tmp").mkdir(parents=True)
+    (source / "config").mkdir()
+    (source / "config" / "kritarc").write_text("[General]\n")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(source / "tmp" / "qtsingleapplication-1234"))
+    os.mkfifo(source / "tmp" / "fifo")
+    copy_profile(source, tmp_path / "copy")
+    server.close()
+    assert (tmp_path / "copy" / "config" / "kritarc").read_text() == "[General]\n"
+    assert not (tmp_path / "copy" / "tmp" / "qtsingleapplication-1234").exists()
 
 
 def test_missing_worker_leaves_the_document_unchanged_with_a_clear_error(photo, model_dir,

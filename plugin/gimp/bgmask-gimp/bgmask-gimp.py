@@ -120,6 +120,10 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
     if run_mode == Gimp.RunMode.INTERACTIVE and not ask_settings(procedure, config):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     timer = PhaseTimer()
+    # GIMP 3.0 and 3.2 leave GEGL uninitialised in plug-in processes, and there a scaled
+    # read of a layer's buffer returns zeros: every big layer got an empty mask. Initialising
+    # it is what makes reduced reads return the photo (checked in both, console and GUI).
+    Gegl.init(None)
     try:
         settings = settings_from(config)
         Gimp.progress_init("Removing background...")
@@ -161,6 +165,20 @@ def read(drawable: Gimp.Drawable, babl_format: str,
     return bytes(drawable.get_buffer().get(rect, scale, babl_format, Gegl.AbyssPolicy.NONE))
 
 
+def read_for_network(layer: Gimp.Layer, babl_format: str, settings: JobSettings
+                     ) -> tuple[bytes, tuple[int, int] | None]:
+    """(pixels, their size when reduced else None): a big layer is read scaled down by GEGL
+    to the 1024 px the network works at, and its mask comes back at the layer's size."""
+    small = reduced_size(layer.get_width(), layer.get_height(), settings)
+    if small is not None:
+        pixels = read(layer, babl_format, small)
+        # An all-zero reduced read is what a GEGL without working scaled reads gives: a full
+        # read is always right, and a truly black layer only costs the slower read.
+        if pixels.count(0) != len(pixels):
+            return pixels, small
+    return read(layer, babl_format), None
+
+
 def predict(client: WorkerClient, layer: Gimp.Layer, settings: JobSettings,
             index: int, count: int, timer: PhaseTimer) -> bytes:
     """The layer's mask at the layer's own size, from the layer's own pixels."""
@@ -171,10 +189,7 @@ def predict(client: WorkerClient, layer: Gimp.Layer, settings: JobSettings,
     if old is not None and settings.existing == "intersect" and settings.output != "selection":
         base = read(old, MASK_FORMAT)
     Gimp.progress_set_text(f"Removing background: {layer.get_name()}")
-    # The network works at 1024 px at most: a big layer is read scaled down by GEGL and the
-    # mask comes back at the layer's size.
-    small = reduced_size(width, height, settings)
-    pixels = read(layer, babl_format, small)
+    pixels, small = read_for_network(layer, babl_format, settings)
     timer.lap("read")
     sent_w, sent_h = small or (width, height)
     reply = client.mask(pixels, sent_w, sent_h, worker_format,
