@@ -167,13 +167,28 @@ def cold_and_worker_section(quick: bool, folder: Path) -> list[str]:
             ""]
 
 
+def model_folder() -> Path:
+    """The folder holding the verified u2netp: $BGMASK_MODEL_DIR when set, else bgmask's own
+    store, where it is fetched and verified as the `bgmask` command would on first use (the
+    documented command needs no variable set)."""
+    from bgmask.catalogue import get_record
+    from bgmask.store import ModelStore
+
+    store = ModelStore()
+    store.ensure(get_record("u2netp"))
+    return store.root
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run in under a minute")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
-    # rembg finds the very same verified u2netp file there instead of downloading its own.
-    os.environ.setdefault("U2NET_HOME", os.environ.get("BGMASK_MODEL_DIR", ""))
+    models = model_folder()
+    # Every measuring process (bench/measure.py reads $BGMASK_MODEL_DIR) and rembg, through
+    # U2NET_HOME, use this very verified u2netp file instead of fetching their own.
+    os.environ["BGMASK_MODEL_DIR"] = str(models)
+    os.environ.setdefault("U2NET_HOME", str(models))
     folder = ROOT / ".cache" / "bench"
     command = "bash bench/setup.sh && .cache/bench-venv/bin/python bench/run.py" + \
         (" --quick" if args.quick else "")

@@ -78,7 +78,7 @@ def test_failures_are_summarised_and_the_rest_processed(model_dir, photos, tmp_p
     (photos / "empty.png").write_bytes(b"")
     result = bgmask(photos, "-o", tmp_path / "out", "--mask")
     assert result.returncode == 1
-    assert "2 of 4 inputs failed" in result.stderr
+    assert "2 written, 0 skipped, 2 failed" in result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "out" / "a.png").exists() and (tmp_path / "out" / "b.png").exists()
     assert not (tmp_path / "out" / "broken.png").exists()

@@ -6,16 +6,19 @@ Exit codes: 0 everything done, 1 some inputs failed (the rest were processed), 2
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
+from . import __version__, safewrite
 from .catalogue import CATALOGUE, DEFAULT_MODEL, InputSpec, get_record
 from .errors import BgmaskError, UsageError
+from .images import upright_size
 from .output import SUFFIXES, output_format
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".jfif"}
@@ -25,6 +28,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".g
 class Job:
     source: Path
     target: Path
+    replace: bool = False  # an existing file at target may be replaced
+    redo: bool = False  # --skip-existing found an incomplete file there
 
 
 def _floats(text: str) -> tuple[float, float, float]:
@@ -71,8 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="images in flight at once")
     p.add_argument("--threads", type=int, default=0, help="inference threads (0: automatic)")
     p.add_argument("--providers", help="execution providers in order, e.g. cuda,cpu")
-    p.add_argument("--skip-existing", action="store_true", help="leave existing outputs alone")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="keep outputs already there (only complete ones; others are redone)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files already in the output folder (a file named with -o "
+                        "is always replaced)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="errors only: no progress, no line per input, no summary")
     p.add_argument("--version", action="version", version=f"bgmask {__version__}")
     return p
 
@@ -95,8 +105,10 @@ def build_models_parser() -> argparse.ArgumentParser:
 # -- the main job ---------------------------------------------------------------------------
 
 
-def collect_jobs(inputs: list[Path], output: Path, recursive: bool) -> tuple[list[Job], list[str]]:
-    """Input files paired with their output paths, plus one message per unusable input."""
+def collect_jobs(inputs: list[Path], output: Path,
+                 recursive: bool) -> tuple[list[Job], list[str], Path | None]:
+    """Input files paired with their output paths, one message per unusable input, and the
+    output folder (None when ``output`` is a single file the user named)."""
     sources: list[tuple[Path, Path]] = []  # (file, path relative to the output folder)
     problems: list[str] = []
     for item in inputs:
@@ -108,29 +120,51 @@ def collect_jobs(inputs: list[Path], output: Path, recursive: bool) -> tuple[lis
             if not found:
                 problems.append(f"{item}: no images found" + ("" if recursive else
                                                             " (use -r for sub-folders)"))
-        elif item.exists():
+        elif item.exists() or item.is_symlink():
             sources.append((item, Path(item.name)))
         else:
             problems.append(f"{item}: no such file or folder")
-    if output.suffix.lower() in IMAGE_SUFFIXES - SUFFIXES.keys():
+    suffix = output.suffix.lower()
+    if not output.is_dir() and suffix in IMAGE_SUFFIXES - SUFFIXES.keys():
         raise UsageError(f"{output}: write .png or .webp (cutouts and masks need lossless alpha)")
-    single = (len(inputs) == 1 and not inputs[0].is_dir()
-              and output.suffix.lower() in SUFFIXES)
-    if single:
-        return [Job(s, output) for s, _ in sources], problems
+    several = len(inputs) > 1 or inputs[0].is_dir()
+    if several and not output.is_dir() and suffix in IMAGE_SUFFIXES:
+        raise UsageError(f"{output} names one file, and several inputs need an output folder: "
+                         f"give a folder, e.g. -o {output.with_suffix('')}/")
+    if not several and not output.is_dir() and suffix in SUFFIXES:
+        return [Job(s, output) for s, _ in sources], problems, None
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output} is a file; give a folder for several inputs")
     jobs = [Job(s, output / rel.with_suffix(".png")) for s, rel in sources]
-    return jobs, problems
+    return jobs, problems, output
+
+
+def _file_ids(path: Path) -> set[tuple[int, int]]:
+    """(device, inode) of ``path`` and of what it links to: the same file under any name,
+    through a hard link, a symlink or a bind mount, has the same pair."""
+    ids = set()
+    for look in (os.lstat, os.stat):
+        try:
+            st = look(path)
+        except OSError:
+            continue
+        ids.add((st.st_dev, st.st_ino))
+    return ids
 
 
 def check_targets(jobs: list[Job]) -> None:
-    inputs = {j.source.resolve() for j in jobs}
+    """Usage errors that stop the run before any work: an output that is an input, two
+    inputs written to one output."""
+    inputs: set[tuple[int, int]] = set()
+    for job in jobs:
+        inputs |= _file_ids(job.source)
     seen: set[Path] = set()
     for job in jobs:
+        if _file_ids(job.target) & inputs:
+            raise UsageError(f"{job.target} is one of the inputs (the same file, by name, link "
+                             "or mount); bgmask never overwrites an input: choose another "
+                             "output")
         target = job.target.resolve()
-        if target in inputs:
-            raise UsageError(f"{job.target} is one of the inputs; bgmask never overwrites an input")
         if target in seen:
             raise UsageError(f"two inputs would both be written to {job.target}; "
                              "rename one or use separate output folders")
@@ -138,25 +172,133 @@ def check_targets(jobs: list[Job]) -> None:
         output_format(job.target)
 
 
-class Progress:
-    """'[done/total] ETA m:ss name' on stderr, redrawn in place on a terminal."""
+def plan(jobs: list[Job], root: Path | None, skip_existing: bool,
+         overwrite: bool) -> tuple[list[Job], list[Job], list[str]]:
+    """(jobs to run, jobs skipped, one message per job refused) under bgmask's rule: a file
+    the user named with -o is replaced; in an output folder an existing file is never replaced
+    without --overwrite, and --skip-existing keeps only complete outputs of the right size."""
+    from .output import check_fits, is_complete_output
+
+    run: list[Job] = []
+    skipped: list[Job] = []
+    refused: list[str] = []
+    for job in jobs:
+        exists = os.path.lexists(job.target)
+        replace = root is None or overwrite or (exists and skip_existing)
+        redo = False
+        try:
+            if skip_existing and exists:
+                if not job.target.is_symlink() and is_complete_output(
+                        job.target, upright_size(job.source)):
+                    skipped.append(job)
+                    continue
+                redo = True
+            elif exists and not replace:
+                refused.append(f"{job.target} already exists and bgmask did not write it in "
+                               "this run: --overwrite replaces it, --skip-existing keeps it")
+                continue
+            if job.target.suffix.lower() == ".webp":
+                check_fits(job.target, *upright_size(job.source))
+        except BgmaskError as exc:
+            refused.append(str(exc))
+            continue
+        run.append(Job(job.source, job.target, replace, redo))
+    return run, skipped, refused
+
+
+class Report:
+    """What the person running bgmask reads: a line per input on stdout (what was written or
+    skipped), failures on stderr, '[done/total] ETA' progress (redrawn in place on a terminal
+    only) and the counts at the end."""
 
     def __init__(self, total: int, quiet: bool) -> None:
-        self.total, self.done, self.quiet = total, 0, quiet or total < 2
+        self.total, self.quiet = total, quiet
+        self.done = self.written = self.skipped = self.failed = 0
         self.start = time.monotonic()
-        self.lock = threading.Lock()
         self.tty = sys.stderr.isatty()
+        self.drawn = False  # a progress line is on the terminal, not yet ended
+        self.stdout_open = True
+
+    def _clear(self) -> None:
+        if self.drawn:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+            self.drawn = False
+
+    def _out(self, line: str) -> None:
+        if self.quiet or not self.stdout_open:
+            return
+        self._clear()
+        try:
+            print(line, flush=True)
+        except BrokenPipeError:  # 'bgmask ... | head': the work goes on, unreported
+            self.stdout_open = False
+
+    def wrote(self, job: Job, notes: list[str]) -> None:
+        self.written += 1
+        if job.redo:
+            notes = ["replaced an incomplete or different file", *notes]
+        self._out(f"{job.source} -> {job.target}" + (f" ({'; '.join(notes)})" if notes else ""))
+
+    def kept(self, job: Job) -> None:
+        self.skipped += 1
+        self._out(f"{job.source} -> {job.target}: skipped, already there")
+
+    def fail(self, message: str) -> None:
+        self.failed += 1
+        self._clear()
+        print(f"bgmask: {message}", file=sys.stderr, flush=True)
 
     def step(self, name: str) -> None:
-        with self.lock:
-            self.done += 1
-            if self.quiet:
-                return
-            elapsed = time.monotonic() - self.start
-            left = elapsed / self.done * (self.total - self.done)
-            line = f"[{self.done}/{self.total}] ETA {int(left) // 60}:{int(left) % 60:02d} {name}"
-            end = "" if self.tty and self.done < self.total else "\n"
-            print(("\r\033[K" if self.tty else "") + line, end=end, file=sys.stderr, flush=True)
+        self.done += 1
+        if self.quiet or self.total < 2:
+            return
+        elapsed = time.monotonic() - self.start
+        left = elapsed / self.done * (self.total - self.done)
+        line = f"[{self.done}/{self.total}] ETA {int(left) // 60}:{int(left) % 60:02d} {name}"
+        if self.tty:
+            print("\r\033[K" + line, end="" if self.done < self.total else "\n",
+                  file=sys.stderr, flush=True)
+            self.drawn = self.done < self.total
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def summary(self, ran_on: str | None, stopped: str | None = None) -> None:
+        self._clear()
+        if self.quiet and not stopped:
+            return
+        counts = f"{self.written} written, {self.skipped} skipped, {self.failed} failed"
+        where = f" ({ran_on})" if ran_on else ""
+        if stopped:
+            counts += f"; {stopped}, the rest not done"
+        print(f"bgmask: {counts}{where}", file=sys.stderr, flush=True)
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived (a BaseException, as KeyboardInterrupt is for SIGINT)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _catch_stop_signals() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers; an embedding program keeps its own
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, _raise_stopped)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job: Job
+    notes: list[str]
+    error: str | None
 
 
 def run_masks(args: argparse.Namespace) -> int:
@@ -171,45 +313,71 @@ def run_masks(args: argparse.Namespace) -> int:
                           invert=args.invert, **contrast)
     if args.jobs < 1:
         raise UsageError("--jobs must be 1 or more")
-    jobs, problems = collect_jobs(args.inputs, args.output, args.recursive)
+    if args.overwrite and args.skip_existing:
+        raise UsageError("--overwrite and --skip-existing contradict each other; give one")
+    jobs, problems, root = collect_jobs(args.inputs, args.output, args.recursive)
     check_targets(jobs)
-    if args.skip_existing:
-        jobs = [j for j in jobs if not j.target.exists()]
-    for message in problems:
-        print(f"bgmask: {message}", file=sys.stderr)
+    jobs, skipped, refused = plan(jobs, root, args.skip_existing, args.overwrite)
+    report = Report(len(jobs), args.quiet)
+    for message in problems + refused:
+        report.fail(message)
+    for job in skipped:
+        report.kept(job)
     if not jobs:
-        return 1 if problems else 0
+        report.summary(None)
+        return 1 if report.failed else 0
 
     masker = Masker(args.model, model_file=args.model_file, spec=_spec_from_args(args),
                     runtime=RuntimeOptions(_providers(args), args.threads),
                     progress=None if args.quiet else _download_bar())
     if masker.notice:
         print(f"bgmask: {masker.notice}", file=sys.stderr)
-    progress = Progress(len(jobs), args.quiet)
-    failures: list[str] = list(problems)
+    ran_on = f"{masker.model_name} on {masker.provider}"
 
-    def one(job: Job) -> None:
+    def one(job: Job) -> Outcome:
         try:
             mask = masker.mask(job.source, options)
             if args.mask:
-                save_mask(mask, job.target)
+                notes = save_mask(mask, job.target, replace=job.replace, root=root)
             else:
-                save_cutout(job.source, mask, job.target)
+                notes = save_cutout(job.source, mask, job.target, replace=job.replace,
+                                    root=root)
+            return Outcome(job, notes, None)
         except BgmaskError as exc:
-            failures.append(str(exc))
-            print(f"bgmask: {exc}", file=sys.stderr)
-        except (OSError, MemoryError) as exc:
-            failures.append(f"{job.source}: {exc}")
-            print(f"bgmask: {job.source}: {exc}", file=sys.stderr)
-        progress.step(job.source.name)
+            message = str(exc)
+        except MemoryError:
+            message = "not enough memory for this image; close other programs or reduce it"
+        except OSError as exc:
+            message = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one input must never stop a folder run
+            message = (f"unexpected {type(exc).__name__} ({exc}); the rest were processed, "
+                       "please report this file")
+        if str(job.source) not in message and str(job.target) not in message:
+            message = f"{job.source}: {message}"
+        return Outcome(job, [], message)
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(one, jobs))
-    if failures:
-        print(f"bgmask: {len(failures)} of {len(jobs) + len(problems)} inputs failed",
-              file=sys.stderr)
-        return 1
-    return 0
+    _catch_stop_signals()
+    pool = ThreadPoolExecutor(max_workers=args.jobs)
+    try:
+        for future in as_completed([pool.submit(one, job) for job in jobs]):
+            outcome = future.result()
+            if outcome.error is None:
+                report.wrote(outcome.job, outcome.notes)
+            else:
+                report.fail(outcome.error)
+            report.step(outcome.job.source.name)
+    except (KeyboardInterrupt, Stopped) as exc:
+        # Stop now, not after the queue: no new work, every temporary being written removed,
+        # then out without waiting for the images in flight (their writes are refused).
+        pool.shutdown(wait=False, cancel_futures=True)
+        safewrite.abandon()
+        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+        report.summary(ran_on, stopped=f"stopped by {signal.Signals(signum).name}")
+        sys.stdout.flush()
+        os._exit(128 + signum)
+    pool.shutdown()
+    report.summary(ran_on)
+    return 1 if report.failed else 0
 
 
 def _providers(args: argparse.Namespace) -> tuple[str, ...] | None:
@@ -228,10 +396,23 @@ def _spec_from_args(args: argparse.Namespace) -> InputSpec | None:
 
 
 def _download_bar():  # noqa: ANN202 (returns a ProgressCallback)
+    """The model download's progress on stderr: redrawn in place on a terminal; elsewhere (a
+    log file, a pipe) one line when it starts and one when it ends, with no control codes."""
+    tty = sys.stderr.isatty()
+    said: set[str] = set()
+
     def show(done: int, total: int | None) -> None:
         size = f"{done / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"{done / 1e6:.1f} MB"
-        end = "\n" if total and done >= total else ""
-        print(f"\r\033[Kdownloading model {size}", end=end, file=sys.stderr, flush=True)
+        finished = bool(total) and done >= (total or 0)
+        if tty:
+            end = "\n" if finished else ""
+            print(f"\r\033[Kdownloading model {size}", end=end, file=sys.stderr, flush=True)
+            return
+        stage = "done" if finished else "start"
+        if stage not in said:
+            said.add(stage)
+            what = f"model downloaded ({size})" if finished else "downloading the model..."
+            print(f"bgmask: {what}", file=sys.stderr, flush=True)
 
     return show
 

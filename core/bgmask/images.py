@@ -5,9 +5,12 @@ guides the edges. Neither view is ever a full-resolution float array.
 
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -31,34 +34,150 @@ class PreparedImage:
     luma: np.ndarray | None
 
 
+# The raster formats a photo editor's user means by "an image file"; Pillow's other readers
+# stay closed. Its EPS/PostScript reader runs Ghostscript, an external program fed a programming
+# language (a looping file never returns), and the rarer readers are the least exercised code
+# to hand untrusted bytes. (Camera JPEGs carrying a second picture open as "MPO", through the
+# JPEG reader.)
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF")
+ACCEPTED_NAMES = "JPEG, PNG, WebP, TIFF, BMP and GIF"
+
+_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+
+
+@dataclass
+class SourceFile:
+    """An opened image file (JPEGs not decoded yet, so they can be at a reduced scale)."""
+
+    image: Image.Image
+    # Bits per channel as stored in the file: 8, 16, or 32 (integer or float samples).
+    bits: int
+
+
 def open_image(path: str | Path) -> Image.Image:
     """Open an image file with its EXIF orientation applied; clear errors for bad files."""
+    return open_source(path).image
+
+
+def open_source(path: str | Path, *, load: bool = True,
+                formats: tuple[str, ...] = ACCEPTED_FORMATS) -> SourceFile:
+    """Open a regular file of one of ``formats``, decoded unless it is a JPEG (decoded later,
+    at the scale needed) or ``load`` is false (the header is enough); each way a file can be
+    unusable is an ImageError naming it."""
     path = Path(path)
+    fp = _open_regular(path)
+    size = os.fstat(fp.fileno()).st_size
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
-            if image.format != "JPEG":  # JPEGs are decoded later, at the scale needed
+            image = Image.open(fp, formats=list(formats))
+            # Ours to close, exactly as when Pillow opens a path itself: after decoding a
+            # single picture, or when the image is closed.
+            image._exclusive_fp = True
+            bits = _stored_bits(image)
+            if load and image.format not in ("JPEG", "MPO"):
                 image.load()
+    except UnidentifiedImageError:
+        fp.close()
+        if size == 0:
+            raise ImageError(f"{path}: empty file (0 bytes)") from None
+        raise ImageError(f"{path}: not an image bgmask can read (it reads {ACCEPTED_NAMES} "
+                         "files)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        fp.close()
+        raise ImageError(
+            f"{path}: the image is larger than {Image.MAX_IMAGE_PIXELS:,} pixels "
+            "(Pillow's decompression-bomb limit); reduce it first"
+        ) from None
+    except MemoryError:
+        fp.close()
+        raise
+    except Exception as exc:  # noqa: BLE001 - a decoder fed untrusted bytes may raise anything
+        fp.close()
+        raise damaged(path, exc) from None
+    _check_size(image.width, image.height, str(path))
+    return SourceFile(image, bits)
+
+
+def damaged(path: str | Path, exc: BaseException) -> ImageError:
+    """The error for a file a decoder gave up on, whatever it raised."""
+    detail = str(exc) or type(exc).__name__
+    return ImageError(f"{path}: damaged or truncated image ({detail})")
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """The file at ``path`` opened for reading, only if it is a regular file: a FIFO would
+    block forever, a device never ends. Non-blocking open, and the type checked on the open
+    descriptor, so a name swapped in between cannot block either."""
+    try:
+        before = os.stat(path)
+        if stat.S_ISDIR(before.st_mode):
+            raise ImageError(f"{path}: is a folder, not an image")
+        if not stat.S_ISREG(before.st_mode):
+            raise ImageError(f"{path}: not a regular file (a pipe, device or socket); "
+                             "bgmask reads image files only")
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ImageError(f"{path}: is a folder, not an image") from None
     except PermissionError:
         raise ImageError(f"{path}: permission denied") from None
-    except UnidentifiedImageError:
-        if path.is_file() and path.stat().st_size == 0:
-            raise ImageError(f"{path}: empty file (0 bytes)") from None
-        raise ImageError(f"{path}: not an image bgmask can read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(
-            f"{path}: the image is larger than {Image.MAX_IMAGE_PIXELS:,} pixels "
-            "(Pillow's decompression-bomb limit); reduce it first"
-        ) from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
-    _check_size(image.width, image.height, str(path))
-    return image
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot open it ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ImageError(f"{path}: not a regular file (a pipe, device or socket); "
+                         "bgmask reads image files only")
+    return os.fdopen(fd, "rb")
+
+
+def _stored_bits(image: Image.Image) -> int:
+    """Bits per channel in the file, read from the decoder's raw mode before decoding (Pillow
+    itself reduces 16-bit colour to 8 bits on load)."""
+    if image.mode == "F" or image.mode.startswith("I;32") or image.mode == "I":
+        raw = _raw_modes(image)
+        return 16 if any(";16" in r for r in raw) else 32
+    if image.mode.startswith("I;16"):
+        return 16
+    return 16 if any(";16" in r for r in _raw_modes(image)) else 8
+
+
+def _raw_modes(image: Image.Image) -> list[str]:
+    modes = []
+    for tile in image.tile:
+        args = tile.args
+        if isinstance(args, str):
+            modes.append(args)
+        elif isinstance(args, tuple) and args and isinstance(args[0], str):
+            modes.append(args[0])
+    return modes
+
+
+def upright_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file as bgmask writes it (EXIF orientation applied), from
+    its header alone."""
+    image = open_source(path, load=False).image
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - damaged EXIF: the picture is written unrotated too
+        orientation = 1
+    finally:
+        image.close()
+    w, h = image.size
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def alpha_of(image: Image.Image) -> Image.Image | None:
+    """The image's own alpha channel (mode "L"), or None when every pixel is opaque."""
+    if image.mode in ("RGBA", "LA", "PA"):
+        return image.getchannel("A")
+    if image.mode in ("RGBa", "La"):
+        return image.getchannel("a")
+    if "transparency" in image.info and image.mode in ("P", "L", "RGB"):
+        return image.convert("RGBA").getchannel("A")  # a palette entry or colour key
+    return None
 
 
 def _check_size(width: int, height: int, what: str) -> None:
@@ -74,12 +193,16 @@ def prepare_file(path: str | Path, need_luma: bool = True,
     image = open_image(path)
     try:
         orientation = image.getexif().get(0x0112, 1)
-        if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr") \
+        if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L", "CMYK", "YCbCr") \
                 and orientation == 1:
             return _prepare_jpeg(Path(path), image, need_luma, network_side)
         return prepare_image(ImageOps.exif_transpose(image), need_luma, network_side)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{path}: damaged or truncated image ({exc})") from None
+    except (ImageError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a decoder fed untrusted bytes may raise anything
+        raise damaged(path, exc) from None
+    finally:
+        image.close()
 
 
 def _prepare_jpeg(path: Path, image: Image.Image, need_luma: bool,
@@ -96,9 +219,12 @@ def _prepare_jpeg(path: Path, image: Image.Image, need_luma: bool,
     small_rgb = _to_small_rgb(small)
     luma = None
     if need_luma:
-        full = Image.open(path)
-        full.draft("L", (width, height))
-        luma = np.asarray(full.convert("L") if full.mode != "L" else _loaded(full))
+        full = open_source(path, load=False, formats=("JPEG",)).image
+        try:
+            full.draft("L", (width, height))
+            luma = np.asarray(full.convert("L") if full.mode != "L" else _loaded(full))
+        finally:
+            full.close()
     return PreparedImage(width, height, small_rgb, luma)
 
 
