@@ -76,22 +76,27 @@ def new_client(env: Mapping[str, str] | None = None) -> WorkerClient:
 def start_client(env: Mapping[str, str] | None = None) -> WorkerClient:
     """A started client for a plug-in that lives for one click (GIMP): the per-user background
     worker, which keeps the model loaded between clicks, or, if anything about it fails, a
-    one-shot worker of its own (``fallback_reason`` then says why)."""
+    one-shot worker of its own (``fallback_reason`` then says why). Every wait on the way is
+    bounded, so a stopped or stuck background worker costs seconds, never the click."""
     clean = worker_env(env)
     command = worker_command(worker_python(clean))
-    directory = runtime_dir(clean)
     reason = "no shared worker on this system"
-    if directory is not None and clean.get("BGMASK_SHARED_WORKER", "1") != "0":
-        shared = SharedWorkerClient(command, clean, directory)
+    if clean.get("BGMASK_SHARED_WORKER", "1") != "0":
+        shared: SharedWorkerClient | None = None
         try:
-            shared.start()
-            return shared
-        except (BgmaskError, OSError) as exc:
-            shared.close()
-            reason = str(exc)
+            directory = runtime_dir(clean)
+            if directory is not None:
+                shared = SharedWorkerClient(command, clean, directory)
+                shared.start()
+                return shared
+        # ValueError: a file object of a connection that broke under it.
+        except (BgmaskError, OSError, ValueError) as exc:
+            if shared is not None:
+                shared.close()
+            reason = str(exc) or type(exc).__name__
     client = WorkerClient(command, clean)
     client.start()
-    client.fallback_reason = reason  # type: ignore[attr-defined]
+    client.fallback_reason = reason
     return client
 
 

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import errors
-from .errors import BgmaskError, WorkerError
-from .protocol import PROTOCOL_VERSION, expected_payload, read_frame, write_frame
+from .errors import BgmaskError, ImageError, ProtocolError, WorkerError
+from .protocol import (
+    MAX_PAYLOAD,
+    PROTOCOL_VERSION,
+    check_size,
+    expected_payload,
+    read_frame,
+    write_frame,
+)
 
 # stage, done, total (None when unknown)
 ProgressHandler = Callable[[str, int, "int | None"], None]
@@ -45,6 +52,8 @@ class WorkerClient:
         self._next_id = 0
         self.worker_version: str | None = None
         self.providers: list[str] = []
+        # Set by adapter.start_client when the background worker could not be used.
+        self.fallback_reason: str | None = None
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -114,12 +123,17 @@ class WorkerClient:
         the mask comes back at it. With ``base_mask`` (one byte per mask pixel) the reply is
         intersected with it."""
         out_w, out_h = mask_size or (width, height)
-        if len(pixels) != expected_payload(width, height, fmt):
-            raise WorkerError(f"{width}x{height} {fmt} needs {expected_payload(width, height, fmt)}"
-                              f" bytes, {len(pixels)} given")
+        needed = expected_payload(width, height, fmt)
+        check_size(out_w, out_h, "a mask")
+        if len(pixels) != needed:
+            raise WorkerError(f"{width}x{height} {fmt} needs {needed} bytes, {len(pixels)} given")
         if base_mask is not None and len(base_mask) != out_w * out_h:
             raise WorkerError(f"a {out_w}x{out_h} base mask needs {out_w * out_h} bytes, "
                               f"{len(base_mask)} given")
+        if needed + (out_w * out_h if base_mask is not None else 0) > MAX_PAYLOAD:
+            raise ImageError(f"a {width}x{height} {fmt} layer is more than the worker takes in "
+                             f"one request ({MAX_PAYLOAD >> 20} MiB); send it as 8-bit, or "
+                             "mask a smaller layer")
         if not self.running:
             self.start()
         self._next_id += 1
@@ -130,35 +144,52 @@ class WorkerClient:
         if base_mask is not None:
             header["base_mask"] = True
             pixels = bytes(pixels) + bytes(base_mask)
-        reply, payload = self._exchange(header, pixels, progress)
+        reply, payload = self._exchange(header, pixels, progress, max_payload=out_w * out_h)
+        if len(payload) != out_w * out_h:
+            raise WorkerError(f"the worker sent a mask of {len(payload)} bytes for "
+                              f"{out_w}x{out_h}; reinstall bgmask")
         return MaskReply(bytes(payload), int(reply["width"]), int(reply["height"]),
                          str(reply.get("provider", "")), reply.get("notice"))
 
     def _exchange(self, header: dict[str, Any], payload: bytes | memoryview = b"",
-                  progress: ProgressHandler | None = None
+                  progress: ProgressHandler | None = None, *, max_payload: int = 0
                   ) -> tuple[dict[str, Any], bytearray]:
+        """Sends one request and reads frames up to its answer; only a mask reply carries
+        bytes, and no more than ``max_payload`` are taken."""
         writer, reader = self._streams()
         try:
             write_frame(writer, header, payload)
             while True:
-                frame = read_frame(reader)
+                try:
+                    frame = read_frame(reader, max_payload)
+                except ProtocolError as exc:
+                    self.close()  # out of step with the worker: nothing more can be read
+                    raise WorkerError(f"the worker's reply broke the protocol ({exc}); "
+                                      "reinstall bgmask if this happens again") from None
                 if frame is None:
                     raise self._died()
                 reply, data = frame
                 if reply["type"] == "progress":
-                    if progress:
+                    # "alive" frames only show the worker is at work (they reset a timeout).
+                    if progress and reply.get("stage") != "alive":
                         progress(str(reply.get("stage")), int(reply.get("done") or 0),
                                  reply.get("total"))
                     continue
                 if reply["type"] == "error":
                     raise _error_from_reply(reply)
                 return reply, data
-        except (BrokenPipeError, ConnectionResetError, OSError) as exc:
-            raise self._died() from exc
+        except OSError as exc:  # a broken pipe, a reset, a timeout of a socket channel
+            raise self._died(exc) from exc
 
-    def _died(self) -> WorkerError:
+    def _died(self, exc: BaseException | None = None) -> WorkerError:
         process = self._process
-        code = process.wait() if process is not None else None
+        code = None
+        if process is not None:
+            try:
+                code = process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()  # its pipe broke, yet it runs on: nothing more comes from it
+                code = process.wait()
         tail = ""
         if self._log is not None:
             self._log.seek(0)

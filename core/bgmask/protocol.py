@@ -8,7 +8,8 @@ A frame is::
     header   hlen bytes of UTF-8 JSON, an object with a "type" key
     payload  plen raw bytes (pixels), possibly empty
 
-Lengths are checked against the bounds before anything is allocated. Messages:
+Lengths are checked against the bounds before anything is allocated, and a payload is read
+into a buffer that grows as its bytes arrive. Messages:
 
 ==========  ===============================  ==============================================
 type        from client                      from worker
@@ -19,7 +20,9 @@ mask        {"id", "width", "height",        {"id", "width", "height", "provider
             "base_mask", "mask_size"}
             + payload of pixels
             [+ mask-size bytes]
-progress    -                                {"id", "stage", "done", "total"}
+progress    -                                {"id", "stage", "done", "total"}; stage
+                                             "alive" (every few seconds while a request
+                                             is queued or running) only says so
 error       -                                {"id", "error" (class name), "message"}
 bye         {} (the worker exits; so does    -
             end-of-file on its stdin)
@@ -55,6 +58,15 @@ PREFIX = struct.Struct(">4sIQ")
 MAX_HEADER = 64 * 1024
 # 1 GiB: a 16384 x 16384 RGBA 8-bit layer; larger layers must be tiled by the caller.
 MAX_PAYLOAD = 1 << 30
+# The most pixels a request may ask a mask for (the same 16384 x 16384), and the longest side:
+# claims are refused against these before anything of that size is allocated or computed.
+MAX_PIXELS = 1 << 28
+MAX_SIDE = 1 << 18
+# A hello is a few dozen bytes; this is all a connection may send before it is authenticated.
+MAX_HELLO = 4096
+# Payloads are read into a buffer that grows as the bytes arrive (doubling from this size), so
+# a frame that claims a large payload costs memory only for what was actually sent.
+FIRST_CHUNK = 1 << 20
 
 CHANNELS = {"gray": 1, "graya": 2, "rgb": 3, "rgba": 4, "bgra": 4}
 SAMPLE_BYTES = {"8": 1, "16": 2, "f32": 4}
@@ -62,18 +74,30 @@ SAMPLE_BYTES = {"8": 1, "16": 2, "f32": 4}
 
 def parse_format(fmt: str) -> tuple[int, int]:
     """(channels, bytes per sample) of a pixel format name such as ``rgba16``."""
-    for name, channels in CHANNELS.items():
-        depth = fmt[len(name):] if fmt.startswith(name) else None
-        if depth in SAMPLE_BYTES:
-            return channels, SAMPLE_BYTES[depth]
+    if isinstance(fmt, str):
+        for name, channels in CHANNELS.items():
+            depth = fmt[len(name):] if fmt.startswith(name) else None
+            if depth in SAMPLE_BYTES:
+                return channels, SAMPLE_BYTES[depth]
     known = ", ".join(c + d for c in CHANNELS for d in SAMPLE_BYTES)
     raise MalformedRequestError(f"unknown pixel format {fmt!r} (known: {known})")
 
 
-def expected_payload(width: Any, height: Any, fmt: str) -> int:
-    if not (isinstance(width, int) and isinstance(height, int)) or width < 1 or height < 1:
+def check_size(width: Any, height: Any, what: str = "the picture") -> int:
+    """width * height after checking both against the limits; MalformedRequestError if not."""
+    if not (isinstance(width, int) and isinstance(height, int)) or isinstance(width, bool) \
+            or isinstance(height, bool) or width < 1 or height < 1:
         raise MalformedRequestError(
             f"width and height must be positive integers, not {width!r}x{height!r}")
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise MalformedRequestError(
+            f"{what} of {width}x{height} is more than bgmask's limit of {MAX_PIXELS:,} pixels "
+            f"({MAX_SIDE:,} per side); mask a smaller layer or split it into parts")
+    return width * height
+
+
+def expected_payload(width: Any, height: Any, fmt: str) -> int:
+    check_size(width, height)
     channels, sample = parse_format(fmt)
     return width * height * channels * sample
 
@@ -94,12 +118,15 @@ def write_frame(stream: BinaryIO, header: dict[str, Any],
 
 def _read_exact(stream: BinaryIO, n: int) -> bytearray | None:
     """n bytes, or None on a clean end-of-file before the first byte. Read straight into one
-    buffer: a 12 MP layer is tens of megabytes, and every extra copy shows in the click time."""
-    buffer = bytearray(n)
-    view = memoryview(buffer)
+    buffer (a 12 MP layer is tens of megabytes, and every extra copy shows in the click time)
+    that grows only as bytes arrive: a claimed length alone never allocates."""
+    buffer = bytearray(min(n, FIRST_CHUNK))
     got = 0
     while got < n:
-        count = stream.readinto(view[got:])  # type: ignore[attr-defined]
+        if got == len(buffer):
+            buffer.extend(bytes(min(len(buffer), n - len(buffer))))
+        with memoryview(buffer)[got:] as part:
+            count = stream.readinto(part)  # type: ignore[attr-defined]
         if not count:
             if got == 0:
                 return None
@@ -108,28 +135,59 @@ def _read_exact(stream: BinaryIO, n: int) -> bytearray | None:
     return buffer
 
 
-def read_frame(stream: BinaryIO, max_payload: int = MAX_PAYLOAD
-               ) -> tuple[dict[str, Any], bytearray] | None:
-    """The next (header, payload), or None at a clean end-of-file between frames."""
+def skip_payload(stream: BinaryIO, n: int) -> None:
+    """Reads and drops n bytes in small pieces: a refused frame's payload is never held."""
+    scratch = bytearray(min(n, 1 << 16))
+    left = n
+    with memoryview(scratch) as view:
+        while left:
+            count = stream.readinto(view[:min(left, len(scratch))])  # type: ignore[attr-defined]
+            if not count:
+                raise ProtocolError("stream ended inside a frame")
+            left -= count
+
+
+def read_head(stream: BinaryIO, max_payload: int = MAX_PAYLOAD, max_header: int = MAX_HEADER
+              ) -> tuple[dict[str, Any], int] | None:
+    """The next frame's (header, payload length), its payload still unread; None at a clean
+    end-of-file between frames. A header that is not a JSON object raises
+    MalformedRequestError after its payload was skipped, so the stream stays in step."""
     prefix = _read_exact(stream, PREFIX.size)
     if prefix is None:
         return None
     magic, hlen, plen = PREFIX.unpack(bytes(prefix))
     if magic != MAGIC:
         raise ProtocolError(f"bad frame magic {magic!r}; is something else writing to the pipe?")
-    if hlen > MAX_HEADER:
-        raise ProtocolError(f"header length {hlen} exceeds the bound of {MAX_HEADER}")
+    if hlen > max_header:
+        raise ProtocolError(f"header length {hlen} exceeds the bound of {max_header}")
     if plen > max_payload:
         raise ProtocolError(f"payload length {plen} exceeds the bound of {max_payload}")
     raw = _read_exact(stream, hlen)
-    payload = _read_exact(stream, plen) if raw is not None else None
-    if raw is None or payload is None:
+    if raw is None and hlen:
         raise ProtocolError("stream ended inside a frame")
-    # The whole frame is read: from here on a bad header leaves the stream in step.
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        header = json.loads((raw or b"").decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        skip_payload(stream, plen)
         raise MalformedRequestError(f"frame header is not JSON: {exc}") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
+        skip_payload(stream, plen)
         raise MalformedRequestError("frame header must be a JSON object with a string 'type'")
-    return header, payload
+    return header, plen
+
+
+def read_payload(stream: BinaryIO, n: int) -> bytearray:
+    payload = _read_exact(stream, n)
+    if payload is None and n:
+        raise ProtocolError("stream ended inside a frame")
+    return payload or bytearray()
+
+
+def read_frame(stream: BinaryIO, max_payload: int = MAX_PAYLOAD,
+               max_header: int = MAX_HEADER) -> tuple[dict[str, Any], bytearray] | None:
+    """The next (header, payload), or None at a clean end-of-file between frames."""
+    head = read_head(stream, max_payload, max_header)
+    if head is None:
+        return None
+    header, plen = head
+    return header, read_payload(stream, plen)

@@ -9,12 +9,13 @@ its framing cannot be trusted again, so the worker answers once and exits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hmac
 import os
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -27,9 +28,21 @@ from .errors import (
     MalformedRequestError,
     ProtocolError,
     UsageError,
+    WorkerError,
 )
 from .pipeline import Masker, MaskOptions
-from .protocol import PROTOCOL_VERSION, expected_payload, parse_format, read_frame, write_frame
+from .protocol import (
+    MAX_HELLO,
+    MAX_PAYLOAD,
+    PROTOCOL_VERSION,
+    check_size,
+    expected_payload,
+    parse_format,
+    read_head,
+    read_payload,
+    skip_payload,
+    write_frame,
+)
 from .runtime import RuntimeOptions, available_providers
 
 OPTION_TYPES: dict[str, tuple[type, ...]] = {
@@ -87,55 +100,86 @@ def mask_options(raw: Any) -> MaskOptions:
 
 def mask_size(raw: Any, width: Any, height: Any) -> tuple[int, int]:
     """The size of the mask to send back: the pixels' own, or ``mask_size`` when an adapter
-    sent a reduced copy of a larger layer (the network works at 1024 px at most anyway)."""
+    sent a reduced copy of a larger layer (the network works at 1024 px at most anyway).
+    Either is checked against the pixel limit here, before any work or allocation."""
+    check_size(width, height)
     if raw is None:
-        if not (isinstance(width, int) and isinstance(height, int)):
-            raise MalformedRequestError("width and height must be integers")
         return width, height
     if not (isinstance(raw, list) and len(raw) == 2 and all(
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in raw)):
         raise MalformedRequestError(f"mask_size must be [width, height], not {raw!r}")
-    if not (isinstance(width, int) and isinstance(height, int)) or \
-            width > raw[0] or height > raw[1]:
+    check_size(raw[0], raw[1], "a mask")
+    if width > raw[0] or height > raw[1]:
         raise MalformedRequestError("mask_size must be at least the size of the pixels sent")
     return raw[0], raw[1]  # Masker.mask refuses it with refinement, which needs full size
 
 
 class Worker:
     """Serves one channel. The socket server runs one per connection, sharing the loaded
-    models, a lock that runs one inference at a time, and the per-user secret."""
+    models, a lock that runs one inference at a time, and the per-user secret.
+
+    With a secret (the background worker), a connection is strict until its hello proves the
+    secret: one small frame without payload, anything else closes it. ``busy`` wraps each
+    authenticated request (the server's idle clock), and ``heartbeat`` seconds apart a request
+    in progress sends a progress frame, so a client can tell a stuck worker from a slow mask.
+    """
 
     def __init__(self, stdin: BinaryIO, stdout: BinaryIO, runtime: RuntimeOptions, *,
                  maskers: dict[str, Masker] | None = None, lock: threading.Lock | None = None,
                  secret: str | None = None,
-                 on_shutdown: Callable[[], None] | None = None) -> None:
+                 on_shutdown: Callable[[], None] | None = None,
+                 on_greeted: Callable[[], None] | None = None,
+                 busy: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+                 heartbeat: float | None = None,
+                 providers: list[str] | None = None) -> None:
         self.stdin, self.stdout, self.runtime = stdin, stdout, runtime
         self.maskers: dict[str, Masker] = {} if maskers is None else maskers
         self.lock = lock or threading.Lock()
-        self.secret, self.on_shutdown = secret, on_shutdown
+        self.secret, self.on_shutdown, self.on_greeted = secret, on_shutdown, on_greeted
+        self.busy = busy or contextlib.nullcontext
+        self.heartbeat = heartbeat
+        self.providers = providers
         self.greeted = False
+        self._write_lock = threading.Lock()  # the heartbeat writes from its own thread
+
+    def send(self, header: dict[str, Any], payload: bytes | memoryview = b"") -> None:
+        with self._write_lock:
+            write_frame(self.stdout, header, payload)
+
+    def limits(self) -> tuple[int, int]:
+        """(max payload, max header) of the next frame: before a background worker's client
+        has proved the secret, nothing beyond a small hello is read."""
+        if self.secret is not None and not self.greeted:
+            return 0, MAX_HELLO
+        return MAX_PAYLOAD, 64 * 1024
 
     def serve(self) -> int:
         while True:
             request_id = None
             try:
-                frame = read_frame(self.stdin)
-                if frame is None:
+                head = read_head(self.stdin, *self.limits())
+                if head is None:
                     return 0  # the client closed the pipe: a normal end
-                header, payload = frame
+                header, size = head
                 request_id = header.get("id")
                 kind = header["type"]
+                if kind != "mask" or not self.greeted:
+                    skip_payload(self.stdin, size)  # only a mask request carries pixels
                 if kind == "bye":
                     return 0
                 if kind == "hello":
                     self.hello(header)
                 elif not self.greeted:
+                    if self.secret is not None:
+                        raise AuthenticationError("send a 'hello' with this user's secret "
+                                                  "first; the connection is closed")
                     raise MalformedRequestError("send a 'hello' frame before any request")
                 elif kind == "mask":
-                    self.mask(header, payload)
+                    with self.busy():
+                        self.mask(header, size)
                 elif kind == "shutdown" and self.on_shutdown is not None:
                     self.on_shutdown()  # a newer client replaces this background worker
-                    write_frame(self.stdout, {"type": "bye"})
+                    self.send({"type": "bye"})
                     return 0
                 else:
                     raise MalformedRequestError(f"unknown request type {kind!r}")
@@ -148,14 +192,16 @@ class Worker:
             except MemoryError:
                 self.reply_error(request_id, BgmaskError(
                     "out of memory while masking; close other programs or use a smaller image"))
+            except ConnectionError:
+                raise  # the channel itself is gone: nobody to answer, the caller closes it
             except Exception as exc:  # noqa: BLE001 (a bug must not take the editor's worker down)
                 traceback.print_exc(file=sys.stderr)
                 self.reply_error(request_id, BgmaskError(f"internal error: {exc!r}"),
                                  "InternalError")
 
     def reply_error(self, request_id: Any, exc: BaseException, name: str | None = None) -> None:
-        write_frame(self.stdout, {"type": "error", "id": request_id,
-                                  "error": name or type(exc).__name__, "message": str(exc)})
+        self.send({"type": "error", "id": request_id,
+                   "error": name or type(exc).__name__, "message": str(exc)})
 
     def hello(self, header: dict[str, Any]) -> None:
         if self.secret is not None and not hmac.compare_digest(
@@ -167,46 +213,89 @@ class Worker:
                 f"protocol {header.get('protocol')!r} asked, this worker speaks "
                 f"{PROTOCOL_VERSION}; reinstall bgmask so the plug-in and worker match")
         self.greeted = True
-        write_frame(self.stdout, {"type": "hello", "protocol": PROTOCOL_VERSION,
-                                  "version": __version__, "providers": available_providers(),
-                                  "pid": os.getpid()})
+        if self.on_greeted is not None:
+            self.on_greeted()
+        providers = self.providers if self.providers is not None else available_providers()
+        self.send({"type": "hello", "protocol": PROTOCOL_VERSION, "version": __version__,
+                   "providers": providers, "pid": os.getpid()})
 
     def masker(self, model: str, request_id: Any) -> Masker:
         masker = self.maskers.get(model)
         if masker is None:
             def progress(done: int, total: int | None) -> None:
-                write_frame(self.stdout, {"type": "progress", "id": request_id,
-                                          "stage": "download", "done": done, "total": total})
+                self.send({"type": "progress", "id": request_id, "stage": "download",
+                           "done": done, "total": total})
 
             masker = self.maskers[model] = Masker(model, runtime=self.runtime, progress=progress)
         return masker
 
-    def mask(self, header: dict[str, Any], payload: bytes) -> None:
-        request_id = header.get("id")
+    @contextlib.contextmanager
+    def beating(self, request_id: Any) -> Iterator[None]:
+        """Sends an "alive" progress frame every ``heartbeat`` seconds meanwhile."""
+        if not self.heartbeat:
+            yield
+            return
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.heartbeat):
+                try:
+                    self.send({"type": "progress", "id": request_id, "stage": "alive",
+                               "done": 0, "total": None})
+                except (OSError, ValueError):
+                    return  # the connection is gone; the request's own write will say so
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def check_mask(self, header: dict[str, Any], size: int
+                   ) -> tuple[int, int, str, tuple[int, int], MaskOptions, str]:
+        """Everything a mask request claims, checked before its payload is read."""
         width, height, fmt = header.get("width"), header.get("height"), header.get("format")
         if not isinstance(fmt, str):
             raise MalformedRequestError("a mask request needs a string 'format'")
         options = mask_options(header.get("options"))
-        out_w, out_h = mask_size(header.get("mask_size"), width, height)
-        base_mask = None
-        if header.get("base_mask"):
-            split = max(len(payload) - out_w * out_h, 0)
-            base_mask = np.frombuffer(payload, np.uint8, offset=split)
-            payload = payload[:split]
-        pixels = pixels_to_input(payload, width, height, fmt)  # type: ignore[arg-type]
+        out = mask_size(header.get("mask_size"), width, height)
+        pixels = expected_payload(width, height, fmt)
+        base = out[0] * out[1] if header.get("base_mask") else 0
+        if size != pixels + base:
+            extra = f" and {base} of base mask" if base else ""
+            raise MalformedRequestError(f"{width}x{height} {fmt} needs {pixels} bytes of pixels"
+                                        f"{extra}, {size - base} were sent")
         model = header.get("model") or "u2netp"
         if not isinstance(model, str):
             raise UsageError("model must be a string")
-        with self.lock:
+        return width, height, fmt, out, options, model  # type: ignore[return-value]
+
+    def mask(self, header: dict[str, Any], size: int) -> None:
+        request_id = header.get("id")
+        try:
+            width, height, fmt, (out_w, out_h), options, model = self.check_mask(header, size)
+        except BaseException:
+            skip_payload(self.stdin, size)
+            raise
+        payload = read_payload(self.stdin, size)
+        base_mask = None
+        if header.get("base_mask"):
+            split = size - out_w * out_h
+            base_mask = np.frombuffer(payload, np.uint8, offset=split)
+            payload = payload[:split]
+        pixels = pixels_to_input(payload, width, height, fmt)
+        with self.beating(request_id), self.lock:
             masker = self.masker(model, request_id)
-            write_frame(self.stdout, {"type": "progress", "id": request_id,
-                                      "stage": "inference", "done": 0, "total": 1})
+            self.send({"type": "progress", "id": request_id, "stage": "inference", "done": 0,
+                       "total": 1})
             mask = masker.mask(pixels, options, size=(out_w, out_h))
         if base_mask is not None:
             np.minimum(mask, base_mask.reshape(mask.shape), out=mask)
-        write_frame(self.stdout, {"type": "mask", "id": request_id, "width": out_w,
-                                  "height": out_h, "provider": masker.provider,
-                                  "notice": masker.notice}, memoryview(mask).cast("B"))
+        self.send({"type": "mask", "id": request_id, "width": out_w, "height": out_h,
+                   "provider": masker.provider, "notice": masker.notice},
+                  memoryview(mask).cast("B"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,8 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.socket:
         from .worker_socket import serve_socket
 
-        return serve_socket(args.socket, RuntimeOptions(providers, args.threads),
-                            args.idle_timeout)
+        try:
+            return serve_socket(args.socket, RuntimeOptions(providers, args.threads),
+                                args.idle_timeout)
+        except WorkerError as exc:
+            print(f"bgmask worker: {exc}", file=sys.stderr)
+            return 2
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must never corrupt the frame stream
     try:
