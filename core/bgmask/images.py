@@ -278,7 +278,9 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
     if a.dtype == np.uint8:
         return a
     if a.dtype == np.uint16:
-        return (a >> 8).astype(np.uint8)
+        # Rounded, as GEGL (GIMP) converts: truncation shifts every value down by half a
+        # level, and u2netp's mask moves by whole levels for input changes that small.
+        return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     if np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
         top = max(int(a.max()), 1) if a.size else 1
         return (a.astype(np.float32) * (255.0 / top)).clip(0, 255).astype(np.uint8)
