@@ -125,12 +125,12 @@ def collect_jobs(inputs: list[Path], output: Path,
         else:
             problems.append(f"{item}: no such file or folder")
     suffix = output.suffix.lower()
-    if not output.is_dir() and suffix in IMAGE_SUFFIXES - SUFFIXES.keys():
-        raise UsageError(f"{output}: write .png or .webp (cutouts and masks need lossless alpha)")
     several = len(inputs) > 1 or inputs[0].is_dir()
     if several and not output.is_dir() and suffix in IMAGE_SUFFIXES:
         raise UsageError(f"{output} names one file, and several inputs need an output folder: "
                          f"give a folder, e.g. -o {output.with_suffix('')}/")
+    if not output.is_dir() and suffix in IMAGE_SUFFIXES - SUFFIXES.keys():
+        raise UsageError(f"{output}: write .png or .webp (cutouts and masks need lossless alpha)")
     if not several and not output.is_dir() and suffix in SUFFIXES:
         return [Job(s, output) for s, _ in sources], problems, None
     if output.exists() and not output.is_dir():

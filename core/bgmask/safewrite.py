@@ -27,7 +27,7 @@ _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 # Without dir_fd support (Windows) paths are used: there is no planted-link attack to stop
 # there in the same form, and O_EXCL still refuses an existing name.
-_DIR_FDS = os.open in os.supports_dir_fd and os.replace in os.supports_dir_fd
+_DIR_FDS = os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd
 
 _lock = threading.Lock()
 # (folder fd, temporary name) -> its path, for every temporary being written.
@@ -114,7 +114,7 @@ def _link_no_clobber(folder: _Folder, src: str, dst: str, path: Path) -> None:
             raise
         # A file system without hard links (FAT, some network shares): check, then rename.
         try:
-            os.lstat(dst, dir_fd=folder.fd)
+            os.stat(dst, dir_fd=folder.fd, follow_symlinks=False)
         except FileNotFoundError:
             os.replace(src, dst, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
             return
