@@ -103,7 +103,10 @@ def check_camera_photos(run: GimpRun, found: dict, camera: dict, expected: dict)
         result = found[name]
         assert result["ok"], f"{name}: {result['message']}"
         assert result["colours_unchanged"], name
-        assert_same_mask(read_mask(run, result["mask"]), expected[name])
+        try:
+            assert_same_mask(read_mask(run, result["mask"]), expected[name])
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
 
 
 def test_camera_size_photos_get_the_cores_mask(gimp, results, camera, camera_expected):

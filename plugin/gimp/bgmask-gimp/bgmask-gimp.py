@@ -26,7 +26,6 @@ from bgmask.adapter import (  # noqa: E402
     JobSettings,
     PhaseTimer,
     layer_progress,
-    reduced_size,
     start_client,
 )
 from bgmask.catalogue import CATALOGUE, DEFAULT_MODEL  # noqa: E402
@@ -37,6 +36,8 @@ from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 PROCEDURE = "python-fu-bgmask-remove-background"
 READWRITE = GObject.ParamFlags.READWRITE
 MASK_FORMAT = "Y u8"  # masks are linear coverage: bytes written in this format are kept as-is
+CHANNELS = {"Y u8": 1, "Y' u8": 1, "Y'A u8": 2, "R'G'B' u8": 3, "R'G'B'A u8": 4}
+STRIP_PIXELS = 1 << 20
 
 
 # -- registration ---------------------------------------------------------------------------
@@ -120,10 +121,6 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
     if run_mode == Gimp.RunMode.INTERACTIVE and not ask_settings(procedure, config):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     timer = PhaseTimer()
-    # GIMP 3.0 and 3.2 leave GEGL uninitialised in plug-in processes, and there a scaled
-    # read of a layer's buffer returns zeros: every big layer got an empty mask. Initialising
-    # it is what makes reduced reads return the photo (checked in both, console and GUI).
-    Gegl.init(None)
     try:
         settings = settings_from(config)
         Gimp.progress_init("Removing background...")
@@ -156,27 +153,20 @@ def pixel_format(layer: Gimp.Layer) -> tuple[str, str]:
     return ("R'G'B'A u8", "rgba8") if alpha else ("R'G'B' u8", "rgb8")
 
 
-def read(drawable: Gimp.Drawable, babl_format: str,
-         size: tuple[int, int] | None = None) -> bytes:
-    """The drawable's pixels, at its own size or scaled down to ``size`` by GEGL."""
-    width, height = size or (drawable.get_width(), drawable.get_height())
-    scale = width / drawable.get_width()
-    rect = Gegl.Rectangle.new(0, 0, width, height)
-    return bytes(drawable.get_buffer().get(rect, scale, babl_format, Gegl.AbyssPolicy.NONE))
-
-
-def read_for_network(layer: Gimp.Layer, babl_format: str, settings: JobSettings
-                     ) -> tuple[bytes, tuple[int, int] | None]:
-    """(pixels, their size when reduced else None): a big layer is read scaled down by GEGL
-    to the 1024 px the network works at, and its mask comes back at the layer's size."""
-    small = reduced_size(layer.get_width(), layer.get_height(), settings)
-    if small is not None:
-        pixels = read(layer, babl_format, small)
-        # An all-zero reduced read is what a GEGL without working scaled reads gives: a full
-        # read is always right, and a truly black layer only costs the slower read.
-        if pixels.count(0) != len(pixels):
-            return pixels, small
-    return read(layer, babl_format), None
+def read(drawable: Gimp.Drawable, babl_format: str) -> bytearray:
+    """The drawable's pixels at full size, fetched in strips so that a big layer is held once
+    (a single read would hold it twice: GEGL's copy and Python's)."""
+    width, height = drawable.get_width(), drawable.get_height()
+    row_bytes = width * CHANNELS[babl_format]
+    pixels = bytearray(row_bytes * height)
+    buffer = drawable.get_buffer()
+    rows = max(1, STRIP_PIXELS // width)
+    for top in range(0, height, rows):
+        count = min(rows, height - top)
+        strip = buffer.get(Gegl.Rectangle.new(0, top, width, count), 1.0, babl_format,
+                           Gegl.AbyssPolicy.NONE)
+        pixels[top * row_bytes:(top + count) * row_bytes] = strip
+    return pixels
 
 
 def predict(client: WorkerClient, layer: Gimp.Layer, settings: JobSettings,
@@ -189,13 +179,16 @@ def predict(client: WorkerClient, layer: Gimp.Layer, settings: JobSettings,
     if old is not None and settings.existing == "intersect" and settings.output != "selection":
         base = read(old, MASK_FORMAT)
     Gimp.progress_set_text(f"Removing background: {layer.get_name()}")
-    pixels, small = read_for_network(layer, babl_format, settings)
+    # The whole layer at full size, never a copy scaled by GEGL: its scaled reads return
+    # zeros in plug-ins of GIMP 3.0 and 3.2 (an empty mask on every big layer), and even
+    # where they work, u2netp's mask moves by several levels for input changes of a fraction
+    # of a level, so only the layer's own pixels give the mask the core computes for them.
+    pixels = read(layer, babl_format)
     timer.lap("read")
-    sent_w, sent_h = small or (width, height)
-    reply = client.mask(pixels, sent_w, sent_h, worker_format,
+    reply = client.mask(pixels, width, height, worker_format,
                         model=settings.model, options=settings.worker_options(),
                         progress=layer_progress(index, count, Gimp.progress_update),
-                        base_mask=base, mask_size=(width, height) if small else None)
+                        base_mask=base)
     Gimp.progress_update((index + 1) / count)
     timer.lap("worker")
     return reply.mask
