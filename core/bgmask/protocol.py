@@ -50,7 +50,7 @@ import json
 import struct
 from typing import Any, BinaryIO
 
-from .errors import MalformedRequestError, ProtocolError
+from .errors import ImageError, MalformedRequestError, ProtocolError
 
 PROTOCOL_VERSION = 1
 MAGIC = b"BGMK"
@@ -84,13 +84,14 @@ def parse_format(fmt: str) -> tuple[int, int]:
 
 
 def check_size(width: Any, height: Any, what: str = "the picture") -> int:
-    """width * height after checking both against the limits; MalformedRequestError if not."""
+    """width * height after checking both against the limits: MalformedRequestError for what
+    is not a size at all, ImageError (the user's layer is too big) beyond the limits."""
     if not (isinstance(width, int) and isinstance(height, int)) or isinstance(width, bool) \
             or isinstance(height, bool) or width < 1 or height < 1:
         raise MalformedRequestError(
             f"width and height must be positive integers, not {width!r}x{height!r}")
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        raise MalformedRequestError(
+        raise ImageError(
             f"{what} of {width}x{height} is more than bgmask's limit of {MAX_PIXELS:,} pixels "
             f"({MAX_SIDE:,} per side); mask a smaller layer or split it into parts")
     return width * height

@@ -276,8 +276,11 @@ class Worker:
         request_id = header.get("id")
         try:
             width, height, fmt, (out_w, out_h), options, model = self.check_mask(header, size)
-        except BaseException:
-            skip_payload(self.stdin, size)
+        except BgmaskError as exc:
+            try:
+                skip_payload(self.stdin, size)
+            except ProtocolError as lost:  # the claim was a lie too: say both
+                raise ProtocolError(f"{exc}; {lost}") from None
             raise
         payload = read_payload(self.stdin, size)
         base_mask = None

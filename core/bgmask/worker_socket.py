@@ -49,18 +49,20 @@ class Channel:
         self.deadline = None
 
     def readinto(self, view: memoryview) -> int:
+        late = ProtocolError("no hello with the secret in time; connection closed"
+                             if self.deadline is not None else
+                             "the client sent nothing for too long; connection closed")
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
             if left <= 0:
-                raise ProtocolError("no hello with the secret in time; connection closed")
+                raise late
             self.sock.settimeout(left)
         else:
             self.sock.settimeout(self.idle)
         try:
             return self.sock.recv_into(view)
         except TimeoutError:
-            raise ProtocolError("the client sent nothing for too long; connection "
-                                "closed") from None
+            raise late from None
 
     def write(self, data: bytes | memoryview) -> int:
         if self.broken:
