@@ -128,7 +128,10 @@ def _save(image: Image.Image, path: Path, icc: bytes | None, replace: bool,
           root: Path | None) -> None:
     fmt = output_format(path)
     check_fits(path, image.width, image.height)
-    options: dict[str, object] = {"icc_profile": icc} if icc else {}
+    # Given explicitly, even when None: Pillow's writers otherwise fall back on the profile
+    # the picture was decoded with, the very one a conversion may have dropped.
+    image.info.pop("icc_profile", None)
+    options: dict[str, object] = {"icc_profile": icc}
     if fmt == "WEBP":
         options.update(lossless=True, quality=100, exact=True)
 
