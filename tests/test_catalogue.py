@@ -1,6 +1,10 @@
+import subprocess
+
 import pytest
 from bgmask.catalogue import CATALOGUE, DEFAULT_MODEL, InputSpec, get_record
 from bgmask.errors import ModelLoadError, UnknownModelError
+
+from .conftest import SAMPLE, bgmask_cli
 
 
 def test_default_model_is_verified_and_has_a_reachable_fallback():
@@ -42,3 +46,52 @@ def test_sidecar_describes_a_users_model(tmp_path):
     sidecar.write_text("not json")
     with pytest.raises(ModelLoadError, match="must be JSON"):
         InputSpec.from_sidecar(sidecar)
+
+
+BAD_SIDECARS = {
+    "infinite size": ('{"size": 1e999}', '"size" must be a whole number'),
+    "fractional size": ('{"size": 320.5}', '"size" must be a whole number'),
+    "size as text": ('{"size": "320"}', '"size" must be a whole number'),
+    "size as true": ('{"size": true}', '"size" must be a whole number'),
+    "nested 50,000 deep": ("[" * 50_000, "nested too deeply"),
+    "nested 100,000 deep": ("[" * 100_000, "larger than"),
+    "mean as text": ('{"mean": "123"}', '"mean" must be a list of three finite numbers'),
+    "mean too short": ('{"mean": [0.5, 0.5]}', '"mean" must be a list of three'),
+    "infinite std": ('{"std": [1, 1e999, 1]}', '"std" must be a list of three finite'),
+    "NaN mean": ('{"mean": [NaN, 0, 0]}', "NaN is not a number"),
+    "zero std": ('{"std": [1, 0, 1]}', "std all positive"),
+    "sigmoid as text": ('{"sigmoid": "false"}', '"sigmoid" must be true or false'),
+    "negative output": ('{"output_index": -1}', "output index must be 0 or more"),
+    "misspelt field": ('{"sigmod": true}', "unknown field 'sigmod'"),
+    "not an object": ("[320]", "not a JSON object"),
+    "not UTF-8": (b"\xff\xfe{", "cannot read"),
+    "empty": ("", "cannot read"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_SIDECARS))
+def test_a_bad_sidecar_is_one_clear_error(tmp_path, case):
+    content, phrase = BAD_SIDECARS[case]
+    sidecar = tmp_path / "m.onnx.json"
+    if isinstance(content, bytes):
+        sidecar.write_bytes(content)
+    else:
+        sidecar.write_text(content)
+    with pytest.raises(ModelLoadError) as info:
+        InputSpec.from_sidecar(sidecar)
+    message = str(info.value)
+    assert phrase in message and str(sidecar) in message and "It must be JSON like" in message
+    assert "\n" not in message
+
+
+def test_a_bad_sidecar_through_the_cli_is_one_line_and_exit_1(tmp_path, model_file):
+    model = tmp_path / "mine.onnx"
+    model.write_bytes(model_file.read_bytes())
+    (tmp_path / "mine.onnx.json").write_text('{"size": 1e999}')
+    result = subprocess.run([*bgmask_cli(), str(SAMPLE), "-o", str(tmp_path / "c.png"),
+                             "--model-file", str(model)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("bgmask: error: cannot read the model description")

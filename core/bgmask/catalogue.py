@@ -7,6 +7,7 @@ A record says where the file comes from, how to check it, and how to feed the ne
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -38,30 +39,71 @@ class InputSpec:
     def __post_init__(self) -> None:
         if not 16 <= self.size <= 4096:
             raise ModelLoadError(f"model input size {self.size} is outside 16..4096")
-        if len(self.mean) != 3 or len(self.std) != 3 or any(s <= 0 for s in self.std):
-            raise ModelLoadError("mean and std need three values each, std all positive")
+        if (len(self.mean) != 3 or len(self.std) != 3
+                or not all(math.isfinite(v) for v in self.mean + self.std)
+                or any(s <= 0 for s in self.std)):
+            raise ModelLoadError("mean and std need three finite values each, std all positive")
         if self.output_index < 0:
             raise ModelLoadError("output index must be 0 or more")
 
     @classmethod
     def from_sidecar(cls, path: Path) -> InputSpec:
-        """Read a ``MODEL.onnx.json`` file: {"size": 1024, "mean": [...], "std": [...], ...}."""
+        """Read a ``MODEL.onnx.json`` file: {"size": 1024, "mean": [...], "std": [...], ...}.
+
+        Every field is checked for its type, since a loose reading turns mistakes into wrong
+        masks (``"sigmoid": "false"`` is true to ``bool``, ``"mean": "123"`` three numbers)."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(
-                size=int(data.get("size", cls.size)),
-                mean=tuple(float(v) for v in data.get("mean", IMAGENET_MEAN)),  # type: ignore[arg-type]
-                std=tuple(float(v) for v in data.get("std", IMAGENET_STD)),  # type: ignore[arg-type]
-                sigmoid=bool(data.get("sigmoid", False)),
-                output_index=int(data.get("output_index", 0)),
-                centre_split=bool(data.get("centre_split", False)),
-            )
-        except (OSError, ValueError, TypeError, AttributeError) as exc:
-            raise ModelLoadError(
-                f"cannot read the model description {path}: {exc}. It must be JSON like "
-                '{"size": 320, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], '
-                '"sigmoid": false, "output_index": 0, "centre_split": false}'
-            ) from exc
+            with open(path, "rb") as f:
+                text = f.read(SIDECAR_MAX_BYTES + 1)
+            if len(text) > SIDECAR_MAX_BYTES:
+                raise ValueError(f"it is larger than {SIDECAR_MAX_BYTES} bytes")
+            data = json.loads(text, parse_constant=_no_constant)
+            return cls(**_sidecar_fields(data))
+        except RecursionError:
+            problem = "it is nested too deeply"
+        except OSError as exc:
+            problem = str(exc.strerror or exc)
+        except (ValueError, ModelLoadError) as exc:  # JSONDecodeError is a ValueError
+            problem = str(exc)
+        raise ModelLoadError(
+            f"cannot read the model description {path}: {problem}. It must be JSON like "
+            '{"size": 320, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], '
+            '"sigmoid": false, "output_index": 0, "centre_split": false}'
+        )
+
+
+# A sidecar is a few lines; a bigger file is a mistake (the model itself, say).
+SIDECAR_MAX_BYTES = 64 * 1024
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number bgmask can use")
+
+
+def _sidecar_fields(data: object) -> dict[str, object]:
+    """The InputSpec fields a parsed sidecar gives, each of the right type, or ValueError."""
+    if not isinstance(data, dict):
+        raise ValueError("it is not a JSON object")
+    kinds = {"size": "count", "output_index": "count", "mean": "triple", "std": "triple",
+             "sigmoid": "flag", "centre_split": "flag"}
+    unknown = sorted(set(data) - set(kinds))
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r} (known: {', '.join(kinds)})")
+    fields: dict[str, object] = {}
+    for key, value in data.items():
+        kind = kinds[key]
+        if kind == "flag" and isinstance(value, bool):
+            fields[key] = value
+        elif kind == "count" and type(value) is int:
+            fields[key] = value
+        elif kind == "triple" and isinstance(value, list) and len(value) == 3 and all(
+                type(v) in (int, float) and math.isfinite(v) for v in value):
+            fields[key] = tuple(float(v) for v in value)
+        else:
+            wanted = {"flag": "true or false", "count": "a whole number",
+                      "triple": "a list of three finite numbers"}[kind]
+            raise ValueError(f'"{key}" must be {wanted}, not {json.dumps(value)[:40]}')
+    return fields
 
 
 @dataclass(frozen=True)
