@@ -15,7 +15,7 @@ import pytest
 from bgmask import runtime
 from bgmask.catalogue import Source, get_record
 from bgmask.client import WorkerClient, worker_command
-from bgmask.errors import DiskFullError
+from bgmask.errors import DiskFullError, UsageError
 from bgmask.store import ModelStore
 from PIL import Image
 
@@ -176,3 +176,36 @@ def test_nothing_opens_a_network_socket_once_the_model_is_cached(model_dir, tmp_
         line = [x for x in result.stderr.splitlines() if x.startswith("families:")][-1]
         families = set(json.loads(line.split(":", 1)[1]))
         assert families <= {int(socket.AF_UNIX)}, families
+
+
+# -- resources --------------------------------------------------------------------------------
+
+def test_thread_counts_are_bounded_where_every_caller_passes():
+    """RuntimeOptions is what the CLI, the worker and the Python API all build: 100,000
+    threads crashed onnxruntime with SIGSEGV at 4.8 GB, so no caller may ask for that."""
+    limit = runtime.max_threads()
+    assert limit == 4 * (os.cpu_count() or 1)
+    assert runtime.RuntimeOptions(threads=0).threads == 0
+    assert runtime.RuntimeOptions(threads=limit).threads == limit
+    for bad in (limit + 1, 100_000, -1, True, 2.0):
+        with pytest.raises(UsageError, match=f"give 0 \\(automatic\\) or a count up to {limit}"):
+            runtime.RuntimeOptions(threads=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("threads", ["100000", "-1"])
+def test_absurd_thread_counts_are_a_usage_error_before_any_work(tmp_path, threads):
+    out = tmp_path / "cutout.png"
+    result = subprocess.run([*bgmask_cli(), str(SAMPLE), "-o", str(out), "--threads", threads],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"bgmask: error: --threads {threads} is out of range")
+    assert not out.exists()
+
+
+def test_the_worker_refuses_absurd_thread_counts_at_start():
+    result = subprocess.run([sys.executable, "-m", "bgmask.worker", "--threads", "100000"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode != 0
+    assert "--threads 100000 is out of range" in result.stderr

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .catalogue import InputSpec
-from .errors import ModelLoadError, ProviderError, RuntimeMissingError
+from .errors import ModelLoadError, ProviderError, RuntimeMissingError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,12 +43,27 @@ def import_onnxruntime() -> ModuleType:
     return onnxruntime
 
 
+def max_threads() -> int:
+    """The most inference threads a session may ask for. More threads than cores only adds
+    contention, so 4 per logical CPU is already generous; onnxruntime takes any count and
+    creates them all (100,000 crashed with SIGSEGV at 4.8 GB), so the bound is ours to keep."""
+    return 4 * (os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class RuntimeOptions:
     # None: the best available (or $BGMASK_PROVIDERS, comma-separated).
     providers: tuple[str, ...] | None = None
     # 0: onnxruntime's default (one per physical core).
     threads: int = 0
+
+    def __post_init__(self) -> None:
+        # Checked here, where the CLI, the worker and the Python API all pass.
+        limit = max_threads()
+        if (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                or not 0 <= self.threads <= limit):
+            raise UsageError(f"--threads {self.threads!r} is out of range: give 0 (automatic) "
+                             f"or a count up to {limit} (4 per CPU on this computer)")
 
 
 def choose_providers(requested: tuple[str, ...] | None, available: list[str]) -> list[str]:
