@@ -47,6 +47,7 @@ START_SECONDS = 60.0  # onnxruntime's import alone can take seconds on a cold di
 CONNECT_SECONDS = 2.0
 HELLO_SECONDS = 5.0  # a live worker answers a hello in milliseconds, even while it masks
 GONE_SECONDS = 3.0  # for a worker asked to exit, or killed, to let go of its socket
+SHUTDOWN_SECONDS = 2.0  # for a worker of another version to answer "shutdown"
 # Silence allowed while waiting for a reply: the worker sends an "alive" frame every 2 s, so
 # only a stopped or hung worker stays this quiet; a long mask never does.
 REPLY_SECONDS = 120.0
@@ -401,12 +402,13 @@ class SharedWorkerClient(WorkerClient):
             return None
         # A worker of another version: ask it to go; one that does not is killed.
         try:
-            with self._timeout(self.hello_seconds):
+            with self._timeout(SHUTDOWN_SECONDS):
                 self._exchange({"type": "shutdown"})
+            agreed = True
         except WorkerError:
-            pass
+            agreed = False  # no "bye": it will not go by itself
         self.close()
-        if not _gone(self.socket_path, GONE_SECONDS):
+        if not (agreed and _gone(self.socket_path, GONE_SECONDS)):
             _end(cred, self.socket_path, "of another version did not exit when asked")
         return f"a worker of version {header.get('version')} was replaced"
 
