@@ -176,3 +176,32 @@ def test_read_only_profile_is_refused_before_anything_changes(tmp_path, read_onl
     assert result.returncode == 1
     assert f"cannot write to {read_only}" in result.stderr
     assert snapshot(tmp_path) == before
+
+
+# Runs install.py in a Python whose ensurepip cannot be imported, as on Debian or Ubuntu
+# without the python3.X-venv package.
+WITHOUT_ENSUREPIP = ("import runpy, sys; sys.modules['ensurepip'] = None; "
+                     "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def test_a_python_that_cannot_make_environments_is_named_before_anything_changes(tmp_path):
+    tree(tmp_path, ".config/GIMP/3.0/")
+    before = snapshot(tmp_path)
+    # Should the check be missing, pip fails fast here instead of installing from the network.
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("XDG_", "BGMASK_", "PIP_"))}
+    env = {**clean, "HOME": str(tmp_path), "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1"}
+    result = subprocess.run([sys.executable, "-c", WITHOUT_ENSUREPIP, str(INSTALLER)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1, result.stderr
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"sudo apt install python{version}-venv" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_the_sh_launcher_looks_for_every_supported_python():
+    """Python 3.10 to 3.14 (GIMP 3.2 in Debian forky runs plug-ins with 3.14)."""
+    text = (ROOT / "installers" / "install.sh").read_text()
+    for minor in range(10, 15):
+        assert f"python3.{minor} " in text

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -137,6 +138,18 @@ def run(command: list[str], what: str) -> None:
             from None
 
 
+def check_can_create_environments() -> None:
+    """``python3 -m venv`` needs ensurepip, which Debian and Ubuntu ship apart from Python
+    (python3.X-venv); without it venv fails after creating half a folder, with a message our
+    "offline?" hint would only obscure."""
+    if importlib.util.find_spec("ensurepip") is None:
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        raise InstallError(
+            f"this Python ({sys.executable}) cannot create environments: its ensurepip module "
+            f"is missing. On Debian or Ubuntu run: sudo apt install python{version}-venv "
+            "(or python3-venv), then run the installer again; nothing was changed.")
+
+
 def ensure_environment(data_dir: Path, previous: dict, platform: str) -> tuple[Path, bool]:
     """(the environment's Python, whether this run created the environment)."""
     env_dir = data_dir / "env"
@@ -145,6 +158,8 @@ def ensure_environment(data_dir: Path, previous: dict, platform: str) -> tuple[P
     if not created and previous.get("source_digest") == source_digest():
         say(f"environment {env_dir} is up to date")
         return python, False
+    if created:
+        check_can_create_environments()
     try:
         if created:
             say(f"creating bgmask's environment in {env_dir}")
