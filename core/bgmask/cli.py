@@ -202,6 +202,9 @@ def plan(jobs: list[Job], root: Path | None, skip_existing: bool,
         except BgmaskError as exc:
             refused.append(str(exc))
             continue
+        except OSError as exc:
+            refused.append(f"{job.target}: {exc.strerror or exc}")
+            continue
         run.append(Job(job.source, job.target, replace, redo))
     return run, skipped, refused
 
@@ -366,6 +369,7 @@ def run_masks(args: argparse.Namespace) -> int:
             else:
                 report.fail(outcome.error)
             report.step(outcome.job.source.name)
+        pool.shutdown()
     except (KeyboardInterrupt, Stopped) as exc:
         # Stop now, not after the queue: no new work, every temporary being written removed,
         # then out without waiting for the images in flight (their writes are refused).
@@ -375,7 +379,6 @@ def run_masks(args: argparse.Namespace) -> int:
         report.summary(ran_on, stopped=f"stopped by {signal.Signals(signum).name}")
         sys.stdout.flush()
         os._exit(128 + signum)
-    pool.shutdown()
     report.summary(ran_on)
     return 1 if report.failed else 0
 
@@ -475,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bgmask: interrupted", file=sys.stderr)
         return 130
+    except Stopped as exc:  # before or after the images: nothing of ours is half written
+        print(f"bgmask: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except BrokenPipeError:  # e.g. 'bgmask models list | head'
         return 0
 

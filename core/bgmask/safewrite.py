@@ -28,6 +28,8 @@ _BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 # Without dir_fd support (Windows) paths are used: there is no planted-link attack to stop
 # there in the same form, and O_EXCL still refuses an existing name.
 _DIR_FDS = os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd
+# Our temporary is a regular file; where the choice exists, say so explicitly anyway.
+_NO_FOLLOW_LINK = {"follow_symlinks": False} if os.link in os.supports_follow_symlinks else {}
 
 _lock = threading.Lock()
 # (folder fd, temporary name) -> its path, for every temporary being written.
@@ -105,7 +107,7 @@ def _link_no_clobber(folder: _Folder, src: str, dst: str, path: Path) -> None:
     try:
         # A hard link fails on an existing name (a link or dangling link included): unlike
         # a check followed by a rename, nothing can slip in between.
-        os.link(src, dst, src_dir_fd=folder.fd, dst_dir_fd=folder.fd, follow_symlinks=False)
+        os.link(src, dst, src_dir_fd=folder.fd, dst_dir_fd=folder.fd, **_NO_FOLLOW_LINK)
     except FileExistsError:
         raise exists from None
     except OSError as exc:
