@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from bgmask import store as store_module
 from bgmask.catalogue import ModelRecord, Source, get_record
-from bgmask.errors import ModelIntegrityError, ModelUnavailableError
+from bgmask.errors import ModelError, ModelIntegrityError, ModelUnavailableError
 from bgmask.store import ModelStore
 
 
@@ -282,3 +282,18 @@ def test_a_damaged_verified_json_costs_a_hash_never_a_failure(model_file, isolat
     assert store.ensure(record) == path
     assert store.verify(record, force=True) == path
     assert not [p for p in isolated_store.iterdir() if p.name.startswith(".verified.json")]
+
+
+@pytest.mark.parametrize(("taken", "phrase"), [
+    ("u2netp.onnx", "cannot put the model at {path} (Is a directory): remove what is there"),
+    ("u2netp.onnx.part", "{path} is in the way (not a file bgmask wrote): remove it"),
+    (".u2netp.onnx.lock", "(Is a directory: {path}): set BGMASK_MODEL_DIR to a folder"),
+])
+def test_a_folder_in_place_of_one_of_the_stores_files_is_one_clear_error(server, isolated_store,
+                                                                        taken, phrase):
+    (isolated_store / taken).mkdir(parents=True)
+    with pytest.raises(ModelError) as info:
+        ModelStore().fetch(served_record(server), force=True)
+    assert phrase.format(path=isolated_store / taken) in str(info.value)
+    assert "\n" not in str(info.value)
+    assert (isolated_store / taken).is_dir()  # nothing of the user's is deleted

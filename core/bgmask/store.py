@@ -176,6 +176,9 @@ class ModelStore:
             if path.exists() and not force:
                 return self.verify(record)
             part = path.with_name(path.name + ".part")
+            if part.is_symlink() or (part.exists() and not part.is_file()):
+                raise ModelUnavailableError(f"{part} is in the way (not a file bgmask wrote): "
+                                            "remove it and try again")
             failures: list[str] = []
             for source in self.sources(record):
                 try:
@@ -190,7 +193,7 @@ class ModelStore:
                     part.unlink(missing_ok=True)
                     failures.append(f"{source.describe()}: wrong file, {problem}")
                     continue
-                os.replace(part, path)
+                _put_in_place(part, path)
                 self._remember(record, path)
                 return path
             raise ModelUnavailableError(self._missing_message(record, failures))
@@ -225,7 +228,7 @@ class ModelStore:
                 problem = check_digests(record, part)
                 if problem:
                     raise ModelIntegrityError(f"{src} is not the {record.name} model: {problem}")
-                os.replace(part, path)
+                _put_in_place(part, path)
         self._remember(record, path)
         return path
 
@@ -237,9 +240,10 @@ class ModelStore:
             self.root.mkdir(parents=True, exist_ok=True)
             handle = open(lock, "a+b")  # held across the yield below
         except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
             raise ModelUnavailableError(
                 f"cannot write the model {record.name} into {self.root} "
-                f"({exc.strerror or exc}): set {STORE_ENV} to a folder you can write to, "
+                f"({exc.strerror or exc}{where}): set {STORE_ENV} to a folder you can write to, "
                 f"or put {record.file_name} there by hand"
             ) from None
         with handle, _locked(handle):
@@ -252,6 +256,16 @@ class ModelStore:
         lines.append("(or run 'bgmask models fetch " + record.name + " --from FILE').")
         lines.append("It can be obtained from: " + "; ".join(s.describe() for s in record.sources))
         return "\n".join(lines)
+
+
+def _put_in_place(part: Path, path: Path) -> None:
+    """The verified ``part`` renamed to its final name, atomically."""
+    try:
+        os.replace(part, path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise ModelUnavailableError(f"cannot put the model at {path} ({exc.strerror or exc}): "
+                                    "remove what is there and try again") from None
 
 
 def _limit(record: ModelRecord, fallback: int = download.MAX_MODEL_BYTES) -> int:
