@@ -6,8 +6,10 @@ a file is used only if its bytes were hashed since it last changed, where "chang
 by its identity and times (size, mtime, ctime, inode, device) remembered in ``verified.json``.
 ctime cannot be set back by a user (only by changing the system clock), so a file rewritten
 in place with its mtime restored is hashed again before use. Loading an unchanged file costs a
-``stat``, not a re-hash. When the folder cannot be written (a read-only store), a file that
-hashes right is still used; it is simply hashed on every load.
+``stat``, not a re-hash. ``verified.json`` counts only if this user (or root) owns it and no
+one else can write it, so another user who can write a shared store folder cannot vouch for a
+file. When the folder cannot be written (a read-only store), a file that hashes right is still
+used; it is simply hashed on every load.
 """
 
 from __future__ import annotations
@@ -89,9 +91,13 @@ class ModelStore:
 
     def _memo(self) -> dict[str, object]:
         """What was verified; empty when the file is missing, unreadable or not ours (a
-        folder, garbage, JSON nested too deep): that only costs a re-hash."""
+        folder, garbage, JSON nested too deep, a file another user could have written): that
+        only costs a re-hash."""
         try:
-            with open(self.root / MEMO_NAME, "rb") as f:
+            fd = os.open(self.root / MEMO_NAME, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as f:
+                if not _written_by_us(os.fstat(fd)):
+                    return {}
                 text = f.read(MEMO_MAX_BYTES + 1)
             data = json.loads(text) if len(text) <= MEMO_MAX_BYTES else None
         except (OSError, ValueError, RecursionError):
@@ -238,7 +244,9 @@ class ModelStore:
         lock = self.root / f".{record.file_name}.lock"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            handle = open(lock, "a+b")  # held across the yield below
+            # Never through a symlink someone planted at the lock's name; held until the end.
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            handle = os.fdopen(os.open(lock, flags, 0o644), "r+b")
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             raise ModelUnavailableError(
@@ -256,6 +264,14 @@ class ModelStore:
         lines.append("(or run 'bgmask models fetch " + record.name + " --from FILE').")
         lines.append("It can be obtained from: " + "; ".join(s.describe() for s in record.sources))
         return "\n".join(lines)
+
+
+def _written_by_us(st: os.stat_result) -> bool:
+    """Whether only this user (or root) can have written the file. Another user who can
+    write into a shared store folder could otherwise vouch for a file of their own making."""
+    if sys.platform == "win32":  # the store is in the user's own profile; no POSIX owners
+        return True
+    return st.st_uid in (os.geteuid(), 0) and not st.st_mode & 0o022
 
 
 def _put_in_place(part: Path, path: Path) -> None:
