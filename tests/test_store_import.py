@@ -82,6 +82,13 @@ def test_a_wrong_file_of_the_right_size_is_refused_and_removed(isolated_store, t
     assert leftovers(isolated_store) == []
 
 
+def test_a_folder_at_the_part_files_name_is_one_line_and_kept(isolated_store, model_file):
+    (isolated_store / "u2netp.onnx.part").mkdir(parents=True)
+    assert_one_line_refusal(fetch_from(model_file, isolated_store), "u2netp.onnx.part",
+                            "Is a directory")
+    assert (isolated_store / "u2netp.onnx.part").is_dir()
+
+
 def test_the_right_file_is_imported_and_verified(isolated_store, model_file):
     result = fetch_from(model_file, isolated_store)
     assert result.returncode == 0, result.stderr

@@ -336,7 +336,8 @@ def _removed_on_exit(part: Path) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        part.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. a folder of the user's at that name: kept
+            part.unlink(missing_ok=True)
         if isinstance(exc, _Terminated):
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
