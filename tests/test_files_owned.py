@@ -46,7 +46,7 @@ def secret(tmp_path: Path) -> Path:
 
 
 def assert_untouched(secret: Path) -> None:
-    assert secret.read_text() == "the victim's own words\n"
+    assert secret.read_bytes() == b"the victim's own words\n", "the victim's file was written"
     assert secret.stat().st_mode & 0o777 == 0o600
 
 
