@@ -80,7 +80,7 @@ def click(photo: np.ndarray) -> tuple[str, int | None, str | None, bytes]:
     """One GIMP-style click: (client kind, background worker pid, fallback reason, mask)."""
     with adapter.start_client() as c:
         pid = hello_pid(c) if isinstance(c, SharedWorkerClient) else None
-        return type(c).__name__, pid, c.fallback_reason, mask_with(c, photo)
+        return type(c).__name__, pid, getattr(c, "fallback_reason", None), mask_with(c, photo)
 
 
 def started_worker(photo: np.ndarray) -> int:

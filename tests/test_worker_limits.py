@@ -154,6 +154,29 @@ def test_a_payload_claim_unlike_the_header_is_refused_unread(model_dir):
     assert peak < 16 << 20
 
 
+QUOTED = [
+    ("a model name of 60 KB", frame(mask_header(model="m" * 60000), PIXELS), "UnknownModelError"),
+    ("an id of 60 KB", frame(mask_header(id="i" * 60000), PIXELS), "MalformedRequestError"),
+    ("an id that is a list", frame(mask_header(id=list(range(9000))), PIXELS),
+     "MalformedRequestError"),
+]
+
+
+@pytest.mark.parametrize("case, data, error", QUOTED, ids=[c[0] for c in QUOTED])
+def test_replies_stay_within_a_frame_whatever_the_request_quotes(model_dir, case, data, error):
+    out = io.BytesIO()
+    good = frame(mask_header(id=99), PIXELS)
+    assert Worker(io.BytesIO(HELLO + data + good), out, RuntimeOptions()).serve() == 0
+    out.seek(0)
+    replies = []
+    while (got := read_frame(out)) is not None:
+        replies.append(got[0])
+    errors = [r for r in replies if r["type"] == "error"]
+    assert [e["error"] for e in errors] == [error]
+    assert len(errors[0]["message"]) < 3000
+    assert replies[-1]["type"] == "mask" and replies[-1]["id"] == 99
+
+
 def test_the_client_refuses_a_mask_beyond_the_limit_before_sending(model_dir):
     from bgmask.client import WorkerClient, worker_command
 

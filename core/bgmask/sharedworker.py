@@ -312,8 +312,10 @@ def stop_shared_worker(env: Mapping[str, str] | None = None) -> bool:
     client = SharedWorkerClient([], env, directory)
     client._attach(sock)
     try:
-        client._greet(secret=read_secret(directory, create=False))
-        client._exchange({"type": "shutdown"})
+        with client._timeout(HELLO_SECONDS):
+            client._greet(secret=read_secret(directory, create=False))
+        with client._timeout(SHUTDOWN_SECONDS):
+            client._exchange({"type": "shutdown"})
     except (WorkerError, OSError):
         pass
     finally:
@@ -357,11 +359,15 @@ class SharedWorkerClient(WorkerClient):
     def start(self) -> None:
         self.close()
         private_dir(self.directory)
-        secret = self._secret()
         reasons = []
         for _ in range(ATTEMPTS):
-            self._attach(self._connect_or_spawn())
-            why = self._handshake(secret)
+            sock = self._connect_or_spawn()
+            if sock is None:
+                reasons.append("the worker started found another one in its place")
+                continue
+            self._attach(sock)
+            # Read each time: a spawn may just have replaced a damaged secret.
+            why = self._handshake(self._secret())
             if why is None:
                 return
             reasons.append(why)
@@ -434,7 +440,9 @@ class SharedWorkerClient(WorkerClient):
             raise WorkerError("the background worker's connection is closed")
         return self._files
 
-    def _connect_or_spawn(self) -> socket.socket:
+    def _connect_or_spawn(self) -> socket.socket | None:
+        """A connection to the worker, started here if none listens; None when the one
+        started exited because another held the socket (perhaps a dying one: try again)."""
         sock = _connect(self.socket_path)
         if sock is not None:
             return sock
@@ -461,9 +469,9 @@ class SharedWorkerClient(WorkerClient):
                 if sock is not None:
                     return sock
                 code = process.poll()
+                if code == 0:
+                    return None
                 if code is not None:
-                    # 0: another worker held the socket as this one started; it may have
-                    # gone since (a killed one), so the caller's next attempt starts over.
                     raise WorkerError(f"the bgmask worker exited at start (code {code}); "
                                       f"see {self.directory}/worker.log")
                 time.sleep(0.05)

@@ -50,6 +50,7 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "invert": (bool,), "contrast": (float, int),
 }
 DTYPES = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<f4")}
+MAX_MESSAGE = 2000  # characters of an error message sent back
 
 
 # 8-bit colour formats Pillow unpacks straight to RGB in one C pass (the alpha is not part of
@@ -114,6 +115,10 @@ def mask_size(raw: Any, width: Any, height: Any) -> tuple[int, int]:
     return raw[0], raw[1]  # Masker.mask refuses it with refinement, which needs full size
 
 
+def _short_id(value: Any) -> bool:
+    return value is None or isinstance(value, (int, float, str)) and len(str(value)) <= 100
+
+
 class Worker:
     """Serves one channel. The socket server runs one per connection, sharing the loaded
     models, a lock that runs one inference at a time, and the per-user secret.
@@ -162,6 +167,11 @@ class Worker:
                     return 0  # the client closed the pipe: a normal end
                 header, size = head
                 request_id = header.get("id")
+                if not _short_id(request_id):
+                    request_id = None  # every reply echoes it: it must stay small
+                    skip_payload(self.stdin, size)
+                    raise MalformedRequestError("a request's id must be a number or a string "
+                                                "of at most 100 characters")
                 kind = header["type"]
                 if kind != "mask" or not self.greeted:
                     skip_payload(self.stdin, size)  # only a mask request carries pixels
@@ -200,8 +210,15 @@ class Worker:
                                  "InternalError")
 
     def reply_error(self, request_id: Any, exc: BaseException, name: str | None = None) -> None:
+        # A message may quote what the client sent (a model name of 60 KB): the reply must
+        # still fit in a frame, and so must an id that is not a small value.
+        message = str(exc)
+        if len(message) > MAX_MESSAGE:
+            message = message[:MAX_MESSAGE] + "..."
+        if not _short_id(request_id):
+            request_id = None
         self.send({"type": "error", "id": request_id,
-                   "error": name or type(exc).__name__, "message": str(exc)})
+                   "error": name or type(exc).__name__, "message": message})
 
     def hello(self, header: dict[str, Any]) -> None:
         if self.secret is not None and not hmac.compare_digest(
