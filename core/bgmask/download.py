@@ -175,14 +175,14 @@ def copy_bounded(src: BinaryIO, dst: BinaryIO, limit: int, total: int | None,
 def open_regular(src: Path) -> BinaryIO:
     """``src`` opened for reading, refused unless it is a regular file (a folder, a device
     such as /dev/zero, a FIFO that would block forever...). Raises ``ModelUnavailableError``."""
+    if src.is_dir():  # Windows cannot open a folder at all, so say it before trying
+        raise ModelUnavailableError(f"{src} is a folder; give the model file itself")
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer before we can look at it.
         fd = os.open(src, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise ModelUnavailableError(f"{src} does not exist; give the path of the model file "
                                     "you downloaded") from None
-    except IsADirectoryError:
-        raise ModelUnavailableError(f"{src} is a folder; give the model file inside it") from None
     except OSError as exc:
         raise ModelUnavailableError(f"cannot read {src}: {exc.strerror or exc}") from None
     mode = os.fstat(fd).st_mode
@@ -190,7 +190,7 @@ def open_regular(src: Path) -> BinaryIO:
         os.close(fd)
         what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
         raise ModelUnavailableError(f"{src} is {what}; give the model file itself")
-    if hasattr(os, "set_blocking"):
+    if os.name == "posix":  # back to ordinary reads (O_NONBLOCK is only set on POSIX)
         os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
