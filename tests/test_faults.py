@@ -207,5 +207,6 @@ def test_absurd_thread_counts_are_a_usage_error_before_any_work(tmp_path, thread
 def test_the_worker_refuses_absurd_thread_counts_at_start():
     result = subprocess.run([sys.executable, "-m", "bgmask.worker", "--threads", "100000"],
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "--threads 100000 is out of range" in result.stderr
+    assert "Traceback" not in result.stderr

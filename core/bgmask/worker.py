@@ -330,19 +330,22 @@ def main(argv: list[str] | None = None) -> int:
                              "(default $BGMASK_WORKER_IDLE or 900)")
     args = parser.parse_args(argv)
     providers = tuple(args.providers.split(",")) if args.providers else None
+    try:
+        runtime = RuntimeOptions(providers, args.threads)
+    except UsageError as exc:
+        parser.error(str(exc))
     if args.socket:
         from .worker_socket import serve_socket
 
         try:
-            return serve_socket(args.socket, RuntimeOptions(providers, args.threads),
-                                args.idle_timeout)
+            return serve_socket(args.socket, runtime, args.idle_timeout)
         except WorkerError as exc:
             print(f"bgmask worker: {exc}", file=sys.stderr)
             return 2
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must never corrupt the frame stream
     try:
-        return Worker(stdin, stdout, RuntimeOptions(providers, args.threads)).serve()
+        return Worker(stdin, stdout, runtime).serve()
     except (BrokenPipeError, KeyboardInterrupt):
         return 0
 
