@@ -88,7 +88,8 @@ def write_png16(path: Path, rgb: np.ndarray) -> None:
                 + struct.pack(">I", zlib.crc32(kind + data)))
 
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+    # An sRGB chunk, as editors write it (without one, Krita asks which profile to assume).
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"sRGB", b"\x00")
                      + chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)) + chunk(b"IEND", b""))
 
 

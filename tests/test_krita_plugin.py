@@ -99,13 +99,28 @@ def test_eight_bit_rgba_is_sent_as_krita_keeps_it(plugin):
     assert layer.conversions == []
 
 
-@pytest.mark.parametrize("model, depth", [("CMYKA", "U8"), ("RGBA", "U16"), ("LABA", "U16"),
-                                          ("RGBA", "F32"), ("GRAYA", "F16")])
-def test_other_colour_spaces_are_converted_on_a_copy_never_the_layer(plugin, model, depth):
+def test_gamma_encoded_sixteen_bit_goes_to_the_worker_as_it_is(plugin):
+    """16-bit sRGB is what a 16-bit PNG or TIFF opens as: the worker gets Krita's own values
+    (converting a 12 MP copy in Krita 5.1 crashed it), and rounds them as the core does."""
     plugin()
     from bgmask_krita import host
 
-    layer = photo_layer(model=model, depth=depth)
+    layer = photo_layer(model="RGBA", depth="U16")
+    pixels = host.read_layer(layer, intersect=False)
+    assert (pixels.fmt, pixels.data) == ("bgra16", bytes(range(8)))
+    assert layer.conversions == []
+
+
+@pytest.mark.parametrize("model, depth, profile", [
+    ("CMYKA", "U8", "Chemical proof"), ("RGBA", "U16", "sRGB-elle-V2-g10.icc"),
+    ("LABA", "U16", "Lab identity built-in"), ("RGBA", "F32", "sRGB-elle-V2-g10.icc"),
+    ("GRAYA", "F16", "Gray-D50-elle-V2-g10.icc")])
+def test_other_colour_spaces_are_converted_on_a_copy_never_the_layer(plugin, model, depth,
+                                                                    profile):
+    plugin()
+    from bgmask_krita import host
+
+    layer = photo_layer(model=model, depth=depth, profile=profile)
     pixels = host.read_layer(layer, intersect=False)
     assert pixels.fmt == "bgra8" and pixels.data == bytes([9]) * 8
     assert layer.conversions == [] and (layer.model, layer.depth) == (model, depth)

@@ -143,22 +143,18 @@ def test_missing_worker_python_is_a_clear_error():
 
 
 def test_a_reduced_copy_gets_the_mask_at_the_layer_size(client, masker, photo):
-    """What the GIMP plug-in does for big layers: 1024 px at most are sent, the mask comes
-    back at the layer's full size, as the core makes it from the full-size pixels."""
-    from bgmask.adapter import REDUCED_SIDE, JobSettings, reduced_size
+    """A client may send a copy reduced to the 1024 px working view of a big picture: the mask
+    comes back at the picture's full size, as the core makes it from the full-size pixels."""
     from bgmask.images import WORK_SIDE
 
-    assert REDUCED_SIDE == WORK_SIDE
     big = np.asarray(Image.fromarray(photo).resize((2400, 1800), Image.Resampling.LANCZOS))
-    w, h = reduced_size(2400, 1800, JobSettings())
+    w, h = WORK_SIDE, WORK_SIDE * 3 // 4
     small = np.asarray(Image.fromarray(big).resize((w, h), Image.Resampling.BOX))
     reply = client.mask(small.tobytes(), w, h, "rgba8", mask_size=(2400, 1800))
     got = np.frombuffer(reply.mask, np.uint8).reshape(1800, 2400)
     want = masker.mask(big)
     assert (reply.width, reply.height) == (2400, 1800)
     assert np.abs(got.astype(int) - want.astype(int)).max() <= 2
-    assert reduced_size(2400, 1800, JobSettings(refine=True)) is None
-    assert reduced_size(800, 600, JobSettings()) is None
     with pytest.raises(UsageError, match="full-size"):
         client.mask(small.tobytes(), w, h, "rgba8", mask_size=(2400, 1800),
                     options={"refine": True})

@@ -24,20 +24,6 @@ from .sharedworker import SharedWorkerClient, runtime_dir
 OUTPUTS = {"mask": "Layer mask", "selection": "Selection", "layer": "New layer with the mask"}
 EXISTING = {"replace": "Replace it", "intersect": "Intersect with it"}
 QUALITIES = {"fast": "Fast", "best": "Best (twice the time)"}
-# The network never sees more than this many pixels per side (bgmask.images.WORK_SIDE), so an
-# adapter that can read a layer at reduced size sends no more than that, and asks for the mask
-# at the layer's full size: far fewer bytes to read and send for the same mask.
-REDUCED_SIDE = 1024
-
-
-def reduced_size(width: int, height: int, settings: JobSettings) -> tuple[int, int] | None:
-    """The size to read a layer at, or None to read it whole (small layers; refinement, which
-    fits the mask to the full-size pixels)."""
-    side = max(width, height)
-    if settings.refine or side <= REDUCED_SIDE:
-        return None
-    scale = REDUCED_SIDE / side
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 @dataclass(frozen=True)

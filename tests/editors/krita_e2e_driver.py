@@ -342,12 +342,19 @@ def scenario_camera(done):
             done()
             return
         name, path = queue.pop(0)
+        APP.setBatchmode(True)  # an import that would ask something takes its defaults
         doc = APP.openDocument(path)
+        APP.setBatchmode(False)
         APP.activeWindow().addView(doc)
         doc.waitForDone()
         layer = [n for n in doc.rootNode().childNodes() if n.type() == "paintlayer"][-1]
         doc.setActiveNode(layer)
         before = digest(layer)
+        # The pixels Krita holds, for the host to compute the core's mask from.
+        r = layer.bounds()
+        pixels = os.path.join(WORK, f"camera_{name}.pixels")
+        with open(pixels, "wb") as f:
+            f.write(bytes(layer.pixelData(r.x(), r.y(), r.width(), r.height())))
         start = time.perf_counter()
         start_with("action")
 
@@ -355,7 +362,8 @@ def scenario_camera(done):
             results.setdefault("camera", {})[name] = {
                 "ok": result.ok, "message": result.message,
                 "click_seconds": time.perf_counter() - start,
-                "depth": layer.colorDepth(), "mask": save_mask(f"camera_{name}", layer),
+                "depth": layer.colorDepth(), "pixels": pixels,
+                "mask": save_mask(f"camera_{name}", layer),
                 "pixels_unchanged": digest(layer) == before}
             doc.setModified(False)
             doc.close()

@@ -132,8 +132,11 @@ def launch_driver(profile: Path, work: Path, driver: Path, job: dict, env: dict[
                   timeout: float = 400) -> KritaRun:
     work.mkdir(parents=True, exist_ok=True)
     (work / "job.json").write_text(json.dumps(job))
+    # The driver's watchdog gives up a little before the process is killed, so a stuck run
+    # still says so in its result.
     variables = {**profile_env(profile), "BGMASK_TEST_WORK": str(work),
-                 "BGMASK_KRITA_DRIVER": str(driver), **env}
+                 "BGMASK_KRITA_DRIVER": str(driver),
+                 "BGMASK_KRITA_WATCHDOG_MS": str(int(max(timeout - 30, 30) * 1000)), **env}
     start = time.perf_counter()
     proc = launch(profile, variables, timeout)
     return KritaRun(work, proc.returncode, proc.stdout + proc.stderr,

@@ -39,21 +39,33 @@ def expected(photo, tmp_path_factory) -> np.ndarray:
 
 
 def krita(tmp: Path, photo: Path, model_dir: Path, scenarios: list[str],
-          python: str = sys.executable, **job: object) -> KritaRun:
+          python: str = sys.executable, timeout: float = 400, **job: object) -> KritaRun:
     require_krita()
     return run_krita(tmp, DRIVER, {"photo": str(photo), "scenarios": scenarios, **job},
-                     env={"BGMASK_PYTHON": python, "BGMASK_MODEL_DIR": str(model_dir)})
+                     env={"BGMASK_PYTHON": python, "BGMASK_MODEL_DIR": str(model_dir)},
+                     timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def results(photo, camera, model_dir, tmp_path_factory) -> dict:
-    run = krita(tmp_path_factory.mktemp("krita"), photo, model_dir, [*SCENARIOS, "camera"],
-                camera={name: str(p.path) for name, p in camera.items()})
+def checked(run: KritaRun) -> dict:
     found = run.results()
     assert "exception" not in found, found["exception"]
     for name, result in found.items():
         assert "exception" not in result, f"scenario {name} raised in Krita:\n{result}"
     return found
+
+
+@pytest.fixture(scope="module")
+def camera_results(photo, camera, model_dir, tmp_path_factory) -> dict:
+    """Camera-size photos in a Krita run of their own (three 12 MP documents take minutes on
+    two busy cores)."""
+    run = krita(tmp_path_factory.mktemp("krita-camera"), photo, model_dir, ["camera"],
+                timeout=900, camera={name: str(p.path) for name, p in camera.items()})
+    return checked(run)["camera"]
+
+
+@pytest.fixture(scope="module")
+def results(photo, model_dir, tmp_path_factory) -> dict:
+    return checked(krita(tmp_path_factory.mktemp("krita"), photo, model_dir, SCENARIOS))
 
 
 def mask_of(info: dict) -> np.ndarray:
@@ -140,7 +152,7 @@ def test_worker_killed_mid_job_leaves_the_document_and_the_next_click_works(resu
     assert killed["second"]["masks"] == 1
 
 
-def test_big_layer_is_sent_reduced_and_masked_at_full_size(results, masker):
+def test_big_layer_gets_the_cores_mask_of_its_own_pixels(results, masker):
     big = results["big_layer"]
     assert big["ok"], big["message"]
     info = big["mask"]
@@ -149,24 +161,34 @@ def test_big_layer_is_sent_reduced_and_masked_at_full_size(results, masker):
     bgra = np.frombuffer(Path(big["pixels"]).read_bytes(), np.uint8).reshape(
         info["height"], info["width"], 4)
     want = masker.mask(np.ascontiguousarray(bgra[:, :, [2, 1, 0]]))
-    # Qt's smooth scaler and the core's box reduction feed the network slightly different
-    # pixels: the same mask within a level on average; edges move by well under a pixel.
-    diff = np.abs(got.astype(int) - want.astype(int))
-    assert diff.mean() < 1.0, diff.mean()
-    inter = ((got > 127) & (want > 127)).sum()
-    assert inter / ((got > 127) | (want > 127)).sum() > 0.99
+    assert_same_mask(got, want, mean_levels=0.1)
 
 
-def test_camera_size_photos_get_the_cores_mask(results, camera, camera_expected):
+def krita_pixels(result: dict) -> np.ndarray:
+    """The RGB pixels Krita holds for a layer (its pixelData is B,G,R,A; 16-bit: native)."""
+    info = result["mask"]
+    dtype = np.uint16 if result["depth"] == "U16" else np.uint8
+    bgra = np.fromfile(result["pixels"], dtype).reshape(info["height"], info["width"], 4)
+    return np.ascontiguousarray(bgra[:, :, [2, 1, 0]])
+
+
+def test_camera_size_photos_get_the_cores_mask(camera_results, camera, masker):
     """A 12 MP JPEG, a 12 MP PNG with alpha and a 12 MP 16-bit PNG opened in Krita: the
-    transparency mask is the one the core computes for the same pixels."""
-    for name in camera:
-        result = results["camera"][name]
+    transparency mask is the one the core computes for the pixels Krita holds (over the
+    layer's bounds: Krita leaves fully transparent pixels out of a layer)."""
+    for name, photo in camera.items():
+        result = camera_results[name]
         assert result["ok"], f"{name}: {result['message']}"
         assert result["pixels_unchanged"], name
         assert result["mask"]["count"] == 1, name
-        assert_same_mask(mask_of(result["mask"]), camera_expected[name])
-    assert results["camera"]["png16"]["depth"] == "U16"
+        held = krita_pixels(result)
+        if name != "png_alpha":
+            assert held.shape[:2] == photo.pixels.shape[:2], name
+        try:
+            assert_same_mask(mask_of(result["mask"]), masker.mask(held))
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
+    assert camera_results["png16"]["depth"] == "U16"
 
 
 def test_a_profile_holding_sockets_copies(tmp_path):

@@ -44,6 +44,7 @@ class Node:
     children: list[Node] = field(default_factory=list)
     parent: Node | None = None
     conversions: list[tuple[str, str, str]] = field(default_factory=list)
+    profile: str = "sRGB-elle-V2-srgbtrc.icc"
     _id: int = field(default_factory=lambda: next(_ids))
 
     def name(self) -> str:
@@ -63,6 +64,9 @@ class Node:
 
     def colorDepth(self) -> str:  # noqa: N802
         return self.depth
+
+    def colorProfile(self) -> str:  # noqa: N802
+        return self.profile
 
     def bounds(self) -> QRect:
         return self.rect

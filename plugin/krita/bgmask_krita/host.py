@@ -20,7 +20,11 @@ MASK_TYPES = {"transparencymask", "filtermask", "transformmask", "selectionmask"
 LAYER_TYPES = {"paintlayer", "grouplayer", "filllayer", "clonelayer", "vectorlayer",
                "filelayer"}
 # Read as they are: Krita keeps 8-bit RGBA as B, G, R, A; 8-bit gray as gray, alpha.
-NATIVE_FORMATS = {("RGBA", "U8"): "bgra8", ("GRAYA", "U8"): "graya8"}
+NATIVE_FORMATS = {("RGBA", "U8"): "bgra8", ("GRAYA", "U8"): "graya8",
+                  ("RGBA", "U16"): "bgra16", ("GRAYA", "U16"): "graya16"}
+# Profiles whose values are linear light: the worker expects gamma-encoded values, so these
+# are converted on a copy (Krita's built-in linear profiles say so in their names).
+LINEAR_MARKERS = ("g10", "linear")
 
 
 @dataclass
@@ -34,8 +38,6 @@ class LayerPixels:
     data: bytes
     fmt: str
     base_mask: bytes | None  # the existing transparency mask, to intersect with
-    # The size ``data`` has when it is a reduced copy of a big layer (None: full size).
-    sent_size: tuple[int, int] | None = None
 
 
 def target_layers(doc: Document) -> list[Node]:
@@ -59,17 +61,21 @@ def transparency_masks(node: Node) -> list[Node]:
     return [child for child in node.childNodes() if child.type() == TRANSPARENCY_MASK]
 
 
-def read_layer(node: Node, intersect: bool,
-               reduce_to: tuple[int, int] | None = None) -> LayerPixels:
-    """The layer's pixels inside its own bounds, converted on a copy when the worker cannot
-    read the layer's colour space as it is (16-bit and float, CMYK, Lab, XYZ, YCbCr...);
-    scaled down to ``reduce_to`` when given (8-bit colour only), since the network never sees
-    more than 1024 px and a big layer is then far less to send."""
+def read_layer(node: Node, intersect: bool) -> LayerPixels:
+    """The layer's pixels inside its own bounds at full size, converted on a copy when the
+    worker cannot read the layer's colour space as it is (linear 16-bit, float, CMYK, Lab,
+    XYZ, YCbCr...). Gamma-encoded 16-bit is sent as Krita holds it (native-endian; the
+    worker reads little-endian, which every platform Krita ships on is). Never a scaled
+    copy: u2netp's mask moves by levels for input changes of a fraction of a level, so only
+    the layer's own pixels give the mask the core computes for them."""
     rect = node.bounds()
     if rect.isEmpty():
         raise BgmaskError(f"The layer '{node.name()}' is empty: there is nothing to mask.")
     x, y, w, h = rect.x(), rect.y(), rect.width(), rect.height()
     fmt = NATIVE_FORMATS.get((node.colorModel(), node.colorDepth()))
+    if fmt is not None and fmt.endswith("16") \
+            and any(m in node.colorProfile().lower() for m in LINEAR_MARKERS):
+        fmt = None
     source = node
     if fmt is None:
         source = node.duplicate()  # never convert the user's layer
@@ -77,29 +83,12 @@ def read_layer(node: Node, intersect: bool,
             raise BgmaskError(f"Krita could not convert a copy of '{node.name()}' "
                               f"({node.colorModel()} {node.colorDepth()}) to 8-bit RGB.")
         fmt = "bgra8"
-    raw = source.pixelData(x, y, w, h)
-    sent = None
-    if reduce_to is not None and fmt == "bgra8":
-        raw, sent = _scaled_bgra(raw, w, h, reduce_to), reduce_to
-    data = bytes(raw)
+    data = bytes(source.pixelData(x, y, w, h))
     base = None
     old = transparency_masks(node)
     if intersect and old:
         base = bytes(old[-1].pixelData(x, y, w, h))
-    return LayerPixels(node, node.name(), x, y, w, h, data, fmt, base, sent)
-
-
-def _scaled_bgra(raw: bytes, width: int, height: int, size: tuple[int, int]) -> bytes:
-    """B,G,R,A bytes scaled by Qt's smooth (area-averaging) scaler. As RGB32 the alpha byte is
-    left out of the filter, so colours are not premultiplied on the way."""
-    from PyQt5.QtCore import Qt
-    from PyQt5.QtGui import QImage
-
-    pixels = bytes(raw)  # kept alive while Qt reads it
-    image = QImage(pixels, width, height, 4 * width, QImage.Format_RGB32)
-    small = image.scaled(size[0], size[1], Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
-    small = small.convertToFormat(QImage.Format_RGB32)
-    return small.constBits().asstring(small.sizeInBytes())
+    return LayerPixels(node, node.name(), x, y, w, h, data, fmt, base)
 
 
 def add_transparency_mask(doc: Document, node: Node, name: str) -> Node:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from bgmask.adapter import JobSettings, PhaseTimer, layer_progress, reduced_size
+from bgmask.adapter import JobSettings, PhaseTimer, layer_progress
 from bgmask.errors import BgmaskError
 from krita import Krita
 from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
@@ -57,11 +57,7 @@ class MaskJob(QObject):
         try:
             intersect = self.settings.existing == "intersect" and \
                 self.settings.output != "selection"
-            self.inputs = []
-            for layer in self.layers:
-                bounds = layer.bounds()
-                small = reduced_size(bounds.width(), bounds.height(), self.settings)
-                self.inputs.append(host.read_layer(layer, intersect, small))
+            self.inputs = [host.read_layer(layer, intersect) for layer in self.layers]
         except BgmaskError as exc:
             self._finish(False, str(exc))
             return
@@ -82,11 +78,9 @@ class MaskJob(QObject):
                 def report(fraction: float, name: str = pixels.name) -> None:
                     self.progressed.emit(fraction, f"masking {name}...")
 
-                sent_w, sent_h = pixels.sent_size or (pixels.width, pixels.height)
                 reply = self.session.mask(
-                    pixels.data, sent_w, sent_h, pixels.fmt, self.settings,
-                    layer_progress(index, count, report), pixels.base_mask,
-                    (pixels.width, pixels.height) if pixels.sent_size else None)
+                    pixels.data, pixels.width, pixels.height, pixels.fmt, self.settings,
+                    layer_progress(index, count, report), pixels.base_mask)
                 self.provider, self.notice = reply.provider, reply.notice
                 masks.append(reply.mask)
             self._replied.emit(masks, None)

@@ -42,15 +42,14 @@ class WorkerSession:
         self._lock = threading.Lock()
 
     def mask(self, data: bytes, width: int, height: int, fmt: str, settings: JobSettings,
-             progress: ProgressHandler, base_mask: bytes | None,
-             mask_size: tuple[int, int] | None = None) -> MaskReply:
+             progress: ProgressHandler, base_mask: bytes | None) -> MaskReply:
         with self._lock:
             if self._client is None:
                 self._client = self._factory()
             # A worker that died since the last click is restarted by the client itself.
             return self._client.mask(data, width, height, fmt, model=settings.model,
                                      options=settings.worker_options(), progress=progress,
-                                     base_mask=base_mask, mask_size=mask_size)
+                                     base_mask=base_mask)
 
     def close(self) -> None:
         with self._lock:

@@ -34,6 +34,19 @@ def start():
         finish({"exception": traceback.format_exc()})
 
 
+def visible_windows():
+    """What is on screen when the driver is stuck (a modal dialog, most often)."""
+    from PyQt5.QtWidgets import QApplication, QLabel
+
+    found = []
+    for widget in QApplication.topLevelWidgets():
+        if widget.isVisible():
+            texts = [label.text() for label in widget.findChildren(QLabel) if label.text()]
+            found.append({"class": type(widget).__name__, "title": widget.windowTitle(),
+                          "modal": widget.isModal(), "texts": texts[:10]})
+    return found
+
+
 def on_window():
     timer = QTimer()
     timer.setSingleShot(True)
@@ -41,7 +54,8 @@ def on_window():
     timer.start(500)
     watchdog = QTimer()
     watchdog.setSingleShot(True)
-    watchdog.timeout.connect(lambda: finish({"exception": "watchdog: the driver never finished"}))
+    watchdog.timeout.connect(lambda: finish({"exception": "watchdog: the driver never finished",
+                                             "windows": visible_windows()}))
     watchdog.start(WATCHDOG_MS)
     _timers.extend([timer, watchdog])
 
