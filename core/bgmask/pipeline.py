@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .box import Box, check_inside, crop_source, source_size, validate_box
 from .calibration import centre_on_split
 from .catalogue import DEFAULT_MODEL, InputSpec, get_record
 from .download import ProgressCallback
 from .errors import UsageError
+from .fusion import best_probability
 from .images import PreparedImage, prepare_array, prepare_file, prepare_image
 from .refine import guided_coefficients, upsample_to_uint8, upsample_uint8
 from .runtime import ModelSession, RuntimeOptions, get_session
@@ -39,7 +41,8 @@ ImageSource = str | Path | Image.Image | np.ndarray
 class MaskOptions:
     # Fit the mask to the photo's own edges (a guided filter on the full-size luma).
     refine: bool = False
-    # "best" also runs the mirrored photo and averages: twice the time, steadier masks.
+    # "best" fuses four views (plain, mirrored, both letterboxed) and looks again at a small
+    # subject (bgmask.fusion): 4-6 network passes, steadier masks.
     quality: str = "fast"
     # A value in (0, 1) gives a hard mask: 255 where the probability reaches it, else 0.
     threshold: float | None = None
@@ -47,8 +50,12 @@ class MaskOptions:
     # Slope at 0.5 of the transfer curve p^c / (p^c + (1-p)^c), a sharpening of the network's
     # confidence that keeps every value's order; 1 leaves the soft ramp as it is.
     contrast: float = 3.0
+    # (x, y, width, height) in the mask's pixels: the network looks only there, 0 outside.
+    box: Box | None = None
 
     def __post_init__(self) -> None:
+        if self.box is not None:
+            object.__setattr__(self, "box", validate_box(self.box))
         if self.quality not in QUALITIES:
             raise UsageError(f"quality must be one of {', '.join(QUALITIES)}, not {self.quality!r}")
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
@@ -101,7 +108,11 @@ class Masker:
         """The (H, W) uint8 mask of a file path, PIL image or numpy array, at full size; or at
         ``size`` (width, height) when ``source`` is a reduced copy of a larger picture."""
         options = options or MaskOptions()
+        if options.box is not None:
+            return self._mask_box(source, options, size)
         need_luma, side = options.refine, self.session.spec.size
+        if options.quality == "best":
+            side = None  # the working view: the subject zoom crops it
         if isinstance(source, (str, Path)):
             prepared = prepare_file(source, need_luma, side)
         elif isinstance(source, Image.Image):
@@ -115,18 +126,38 @@ class Masker:
             prepared = replace(prepared, width=size[0], height=size[1])
         return self.mask_prepared(prepared, options)
 
+    def _mask_box(self, source: ImageSource, options: MaskOptions,
+                  size: tuple[int, int] | None) -> np.ndarray:
+        """The mask of the box's pixels alone, placed in a mask that is 0 outside it (the
+        value 0 takes through invert or threshold)."""
+        assert options.box is not None
+        full = size or source_size(source)
+        check_inside(options.box, *full)
+        x, y, w, h = options.box
+        inner = replace(options, box=None)
+        part = self.mask(crop_source(source, options.box, full), inner, size=(w, h))
+        outside = _to_uint8(_transfer(inner)(np.zeros(1, np.float32)))[0]
+        out = np.full((full[1], full[0]), outside, dtype=np.uint8)
+        out[y:y + h, x:x + w] = part
+        return out
+
     def probability(self, small_rgb: np.ndarray, quality: str = "fast") -> np.ndarray:
-        """The network's (S, S) map in [0, 1]; when a subject was found, scaled by its peak (and
-        centred on the photo's own subject/background split where the model's record says)."""
-        spec = self.session.spec
-        prob = self.session.run(network_input(small_rgb, spec))[0]
+        """The network's map in [0, 1] (S x S; for "best", the fusion at the working view's
+        size); when a subject was found, scaled by its peak (and centred on the photo's own
+        subject/background split where the model's record says)."""
         if quality == "best":
-            mirrored = self.session.run(network_input(small_rgb, spec, mirrored=True))[0]
-            prob = (prob + mirrored[:, ::-1]) * 0.5
+            return best_probability(self._run_view, small_rgb, self._calibrated)
+        return self._calibrated(self.session.run(network_input(small_rgb, self.session.spec))[0])
+
+    def _run_view(self, rgb: np.ndarray, mirrored: bool) -> np.ndarray:
+        prob = self.session.run(network_input(rgb, self.session.spec, mirrored))[0]
+        return prob[:, ::-1] if mirrored else prob
+
+    def _calibrated(self, prob: np.ndarray) -> np.ndarray:
         peak = float(prob.max())
         if peak > SUBJECT_PEAK:
             prob = prob * (1.0 / peak)
-            if spec.centre_split:
+            if self.session.spec.centre_split:
                 prob = centre_on_split(prob)
         return prob
 
