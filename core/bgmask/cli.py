@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quality", choices=("fast", "best"), default="fast",
                    help="best also masks the mirrored photo and averages (twice the time)")
     p.add_argument("--threshold", type=float, help="hard mask: 0 < T < 1")
+    p.add_argument("--box", metavar="X,Y,W,H",
+                   help="mask only inside this box (pixels; 0 outside): point at the subject")
+    p.add_argument("--decontaminate", action="store_true",
+                   help="cutouts: replace the soft edge's colours by the subject's own")
     p.add_argument("--invert", action="store_true", help="keep the background instead")
     p.add_argument("--contrast", type=float,
                    help="edge steepness (1: as predicted; higher: harder edges)")
@@ -305,6 +309,7 @@ class Outcome:
 
 
 def run_masks(args: argparse.Namespace) -> int:
+    from .box import parse_box
     from .output import save_cutout, save_mask
     from .pipeline import Masker, MaskOptions
     from .runtime import RuntimeOptions
@@ -312,8 +317,12 @@ def run_masks(args: argparse.Namespace) -> int:
     # The pipeline module is imported only here (it loads numpy), so MaskOptions keeps the
     # one default for the contrast.
     contrast = {} if args.contrast is None else {"contrast": args.contrast}
+    box = None if args.box is None else parse_box(args.box)
     options = MaskOptions(refine=args.refine, quality=args.quality, threshold=args.threshold,
-                          invert=args.invert, **contrast)
+                          invert=args.invert, box=box, **contrast)
+    if args.decontaminate and args.mask:
+        raise UsageError("--decontaminate changes a cutout's edge colours; a --mask output has "
+                         "none: drop one of them")
     if args.jobs < 1:
         raise UsageError("--jobs must be 1 or more")
     if args.overwrite and args.skip_existing:
@@ -344,7 +353,7 @@ def run_masks(args: argparse.Namespace) -> int:
                 notes = save_mask(mask, job.target, replace=job.replace, root=root)
             else:
                 notes = save_cutout(job.source, mask, job.target, replace=job.replace,
-                                    root=root)
+                                    root=root, decontaminate=args.decontaminate)
             return Outcome(job, notes, None)
         except BgmaskError as exc:
             message = str(exc)

@@ -13,6 +13,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
+from .decontaminate import foreground_colours
 from .errors import ImageError, OutputError
 from .images import alpha_of, open_source, to_rgb8
 from .safewrite import write_file
@@ -54,9 +55,10 @@ def save_mask(mask: np.ndarray, path: Path, *, replace: bool = True,
 
 
 def save_cutout(source: Path, mask: np.ndarray, path: Path, *, replace: bool = True,
-                root: Path | None = None) -> list[str]:
+                root: Path | None = None, decontaminate: bool = False) -> list[str]:
     """The source photo, upright, with ``mask`` as alpha (never more opaque than the photo's
-    own alpha), in 8-bit sRGB or under the photo's own RGB profile; notes on what changed."""
+    own alpha), in 8-bit sRGB or under the photo's own RGB profile; notes on what changed.
+    ``decontaminate`` replaces the soft edge's colours by the subject's own."""
     opened = open_source(source)
     notes = []
     try:
@@ -77,6 +79,8 @@ def save_cutout(source: Path, mask: np.ndarray, path: Path, *, replace: bool = T
         notes.append(f"{opened.bits}-bit input written as 8 bits")
     if colour_note:
         notes.append(colour_note)
+    if decontaminate:
+        rgb = Image.fromarray(foreground_colours(np.asarray(rgb.convert("RGB")), alpha))
     if rgb is upright:
         rgb = rgb.copy()  # never add a channel to a picture someone else holds
     rgb.putalpha(Image.fromarray(np.ascontiguousarray(alpha), mode="L"))
