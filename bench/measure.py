@@ -1,7 +1,9 @@
 """One measurement in a fresh process, so peak memory of one tool never mixes with another's.
 
     python bench/measure.py TOOL IMAGE RUNS   ->  JSON on stdout
-TOOL: rembg | bgmask | floor (bare session.run of the same model at its input size).
+TOOL: rembg | bgmask | bgmask-array | floor (bare session.run of the same model at its input
+size) | bgmask-best | bgmask-box (a centred box of half each side) | bgmask-decontaminate (the
+mask, then the cutout's edge colours on decoded pixels).
 """
 
 from __future__ import annotations
@@ -48,6 +50,24 @@ def main() -> None:
 
         def once() -> None:
             masker.mask(pixels)
+    elif tool in ("bgmask-best", "bgmask-box", "bgmask-decontaminate"):
+        import numpy as np
+        from bgmask.decontaminate import foreground_colours
+        from bgmask.pipeline import Masker, MaskOptions
+        from PIL import Image
+
+        masker = Masker("u2netp")
+        with Image.open(image) as opened:
+            w, h = opened.size
+        options = {"bgmask-best": MaskOptions(quality="best"),
+                   "bgmask-box": MaskOptions(box=(w // 4, h // 4, w // 2, h // 2))}.get(tool)
+        pixels = np.asarray(Image.open(image).convert("RGB")) \
+            if tool == "bgmask-decontaminate" else None
+
+        def once() -> None:
+            mask = masker.mask(image, options)
+            if pixels is not None:
+                foreground_colours(pixels, mask)
     else:
         import numpy as np
         import onnxruntime as ort

@@ -125,6 +125,42 @@ def speed_section(quick: bool, folder: Path) -> list[str]:
                     "at 320x320.", ""]
 
 
+def options_section(quick: bool, folder: Path) -> list[str]:
+    """What each option costs in time beside the default, and what decontamination does to a
+    cutout's edge against the true composite."""
+    sizes = {"1 MP": SIZES["1 MP"]} if quick else {k: SIZES[k] for k in ("1 MP", "12 MP")}
+    runs = 1 if quick else 5
+    tools = ("bgmask", "bgmask-best", "bgmask-box", "bgmask-decontaminate")
+    lines = [f"## What each option costs (warm; median of {runs} runs; from the JPEG file)", "",
+             "| photo | setting | median s | x default |", "|---|---|---|---|"]
+    labels = {"bgmask": "default (fast)", "bgmask-best": "--quality best",
+              "bgmask-box": "--box (a centred box, half of each side)",
+              "bgmask-decontaminate": "default + --decontaminate (colours on decoded pixels)"}
+    for label, path in photos(folder, sizes).items():
+        got = {t: json.loads(py(ROOT / "bench" / "measure.py", t, path, runs)) for t in tools}
+        for tool in tools:
+            ratio = got[tool]["median_s"] / got["bgmask"]["median_s"]
+            lines.append(f"| {label} | {labels[tool]} | {got[tool]['median_s']:.3f} | "
+                         f"{ratio:.2f} |")
+    lines.append("")
+    alpha = EVALDATA / "alphamatting_lowres"
+    if alpha.is_dir() and not quick:
+        row = json.loads(py(ROOT / "bench" / "decontamination.py", alpha))
+        lines += ["### Edge colours against the true composite", "",
+                  "| set | cutouts | plain cutout, band error | --decontaminate, band error "
+                  "| better on | median s per photo |", "|---|---|---|---|---|---|",
+                  f"| {row['set']} | {row['n']} | {row['plain']:.2f} levels | "
+                  f"{row['decontaminated']:.2f} levels | {row['better']} of {row['n']} | "
+                  f"{row['median_s']:.3f} |", "",
+                  "Each photo is taken as the subject with its true alpha, composited over one "
+                  "background (green screen, or a grabcut photo), cut out with that alpha, plain "
+                  "or decontaminated, and placed on another (white wall, or another photo); the "
+                  "error is the mean absolute difference from the true composite there, over "
+                  "the soft band (0 < alpha < 1), in 8-bit levels (`bench/decontamination.py`).",
+                  ""]
+    return lines
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS"):
@@ -198,6 +234,7 @@ def main() -> None:
             "Model: u2netp (the same file for both tools).", ""]
     body += quality_section(args.quick)
     body += speed_section(args.quick, folder)
+    body += options_section(args.quick, folder)
     body += cold_and_worker_section(args.quick, folder)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     notes = ROOT / "docs" / "benchmarks-notes.md"

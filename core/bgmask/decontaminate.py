@@ -15,8 +15,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .refine import box_mean
-
 # Longest side of the reduced copy the local means come from.
 WORK_SIDE = 1024
 # Blur radii of the two passes, as fractions of the reduced copy's longer side: a wide pass
@@ -64,7 +62,7 @@ def _local_means(image: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarr
     a3 = a[:, :, None]
     for fraction in RADII:
         r = max(1, round(fraction * side))
-        blurred_a = box_mean(a, r)[:, :, None]
+        blurred_a = _blur(a3, r)
         fg_mean = _blur(fg * a3, r) / (blurred_a + _EPS)
         bg_mean = _blur(bg * (1.0 - a3), r) / (1.0 - blurred_a + _EPS)
         residual = image - a3 * fg_mean - (1.0 - a3) * bg_mean
@@ -74,7 +72,18 @@ def _local_means(image: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _blur(x: np.ndarray, r: int) -> np.ndarray:
-    return np.stack([box_mean(x[:, :, c], r) for c in range(x.shape[2])], axis=2)
+    """Mean over a (2r+1)^2 window clipped at the borders, all channels at once, one axis at
+    a time (float32 running sums are exact enough on a copy of at most WORK_SIDE a side)."""
+    for axis in (0, 1):
+        n = x.shape[axis]
+        sums = np.cumsum(x, axis=axis, dtype=np.float32)
+        sums = np.concatenate([np.zeros_like(np.take(sums, [0], axis)), sums], axis=axis)
+        hi = np.minimum(np.arange(n) + r + 1, n)
+        lo = np.maximum(np.arange(n) - r, 0)
+        shape = [1] * x.ndim
+        shape[axis] = n
+        x = (np.take(sums, hi, axis) - np.take(sums, lo, axis)) / (hi - lo).reshape(shape)
+    return x
 
 
 def _to_u8(x: np.ndarray) -> np.ndarray:
