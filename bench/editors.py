@@ -23,7 +23,14 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.run import machine  # noqa: E402
-from tests.editors.gimp_host import DEPS_PYTHON, in_chroot, require_gimp, run_gimp  # noqa: E402
+from tests.editors.gimp_host import (  # noqa: E402
+    DEPS_PYTHON,
+    SUITES,
+    gimp_series,
+    in_chroot,
+    require_gimp,
+    run_gimp,
+)
 from tests.editors.krita_host import require_krita, run_krita  # noqa: E402
 
 SIZE = (4000, 3000)
@@ -61,9 +68,9 @@ def core_seconds_here(photo: Path) -> float:
     return float(json.loads(out))
 
 
-def gimp_figures(photo: Path, model_file: Path
-                 ) -> tuple[list[float], float, list[dict[str, float]]]:
-    root = require_gimp()
+def gimp_figures(suite: str, photo: Path, model_file: Path
+                 ) -> tuple[str, list[float], float, list[dict[str, float]]]:
+    root = require_gimp(suite)
     trace = "/home/gimpuser/bgmask-test/timing/trace.jsonl"
     run = run_gimp(root, "timing", {"scenarios": ["timing"], "clicks": CLICKS}, [photo],
                    model_file, env={"BGMASK_TRACE_FILE": trace})
@@ -77,7 +84,7 @@ def gimp_figures(photo: Path, model_file: Path
                      {"BGMASK_MODEL_DIR": "/home/gimpuser/bgmask-test/timing/models"})
     if core.returncode != 0:
         raise SystemExit(core.stderr)
-    return result["clicks"], float(json.loads(core.stdout)), phases
+    return gimp_series(root), result["clicks"], float(json.loads(core.stdout)), phases
 
 
 def krita_figures(photo: Path, model_dir: Path) -> tuple[list[float], list[dict[str, float]]]:
@@ -120,7 +127,7 @@ def main() -> None:
     model_dir = default_store_dir()
     with tempfile.TemporaryDirectory() as tmp:
         photo = make_photo(Path(tmp))
-        gimp_clicks, gimp_core, gimp_phases = gimp_figures(photo, model_dir / "u2netp.onnx")
+        gimps = [gimp_figures(suite, photo, model_dir / "u2netp.onnx") for suite in SUITES]
         krita_clicks, krita_phases = krita_figures(photo, model_dir)
         host_core = core_seconds_here(photo)
     lines = [
@@ -130,7 +137,8 @@ def main() -> None:
         f"Machine: {machine()}.  ",
         f"Command: `BGMASK_MODEL_DIR=$PWD/.cache/models .venv/bin/python bench/editors.py` "
         f"({time.strftime('%Y-%m-%d')}), as root after `bash scripts/test.sh` provisioned "
-        "GIMP 3.0.4 (Debian 13 chroot) and Krita 5.1.5 (Xvfb).",
+        "GIMP 3.0 and 3.2 (Debian trixie and forky chroots) and Krita 5.1.5 (Xvfb). Both "
+        "editors send the whole layer at full size.",
         "",
         f"A {SIZE[0]}x{SIZE[1]} RGB layer. A click is timed from the PDB call (GIMP) or the "
         "action's trigger (Krita) to the mask being in place: reading the layer, the worker, "
@@ -140,7 +148,8 @@ def main() -> None:
         "| editor | first click | later clicks (median) | core, same pixels | first / core "
         "| later / core |",
         "|---|---|---|---|---|---|",
-        row("GIMP 3.0.4", gimp_clicks, gimp_core, "chroot env"),
+        *(row(f"GIMP {series}", clicks, core, "chroot env")
+          for series, clicks, core, _ in gimps),
         row("Krita 5.1.5", krita_clicks, host_core, "host env"),
         "",
         "The first click includes starting the worker and loading the model (GIMP: the "
@@ -151,7 +160,7 @@ def main() -> None:
         "",
         "| editor | read the layer | worker (transfer + mask) | write the mask | the rest |",
         "|---|---|---|---|---|",
-        phase_row("GIMP", gimp_clicks, gimp_phases),
+        *(phase_row(f"GIMP {series}", clicks, phases) for series, clicks, _, phases in gimps),
         phase_row("Krita", krita_clicks, krita_phases),
         "",
         "Writing is the editors' own API: in GIMP, adding a mask to a 12 MP layer without "
