@@ -136,3 +136,33 @@ def assert_same_mask(got: np.ndarray, want: np.ndarray, mean_levels: float = 2.0
     assert diff.mean() <= mean_levels, (
         f"mean difference {diff.mean():.2f} levels (mask mean {got.mean():.1f}, "
         f"expected {want.mean():.1f})")
+
+
+def stop_worker(directory: Path) -> None:
+    """Asks a background worker left running in ``directory`` to exit, as a newer client
+    would."""
+    from bgmask.client import worker_command
+    from bgmask.errors import WorkerError
+    from bgmask.sharedworker import SharedWorkerClient
+
+    if not (directory / "worker.sock").exists():
+        return
+    client = SharedWorkerClient(worker_command(sys.executable), None, directory)
+    try:
+        client.start()
+        client._exchange({"type": "shutdown"})
+    except WorkerError:
+        pass
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_dir: Path) -> Iterator[Path]:
+    """A background worker's folder of this test's own; its worker is stopped afterwards."""
+    directory = tmp_path / "rt"
+    monkeypatch.setenv("BGMASK_RUNTIME_DIR", str(directory))
+    monkeypatch.setenv("BGMASK_PYTHON", sys.executable)
+    monkeypatch.setenv("BGMASK_WORKER_IDLE", "30")
+    yield directory
+    stop_worker(directory)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,33 +20,9 @@ from bgmask.protocol import read_frame, write_frame
 from bgmask.sharedworker import SharedWorkerClient
 from PIL import Image
 
-from .conftest import SAMPLE
+from .conftest import SAMPLE, stop_worker
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def runtime(tmp_path, monkeypatch, model_dir) -> Path:
-    directory = tmp_path / "rt"
-    monkeypatch.setenv("BGMASK_RUNTIME_DIR", str(directory))
-    monkeypatch.setenv("BGMASK_PYTHON", sys.executable)
-    monkeypatch.setenv("BGMASK_WORKER_IDLE", "30")
-    yield directory
-    stop_worker(directory)
-
-
-def stop_worker(directory: Path) -> None:
-    """Asks a worker left running to exit, as a newer client would."""
-    if not (directory / "worker.sock").exists():
-        return
-    client = SharedWorkerClient(worker_command(sys.executable), None, directory)
-    try:
-        client.start()
-        client._exchange({"type": "shutdown"})
-    except WorkerError:
-        pass
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="module")

@@ -24,22 +24,11 @@ from bgmask.protocol import read_frame, write_frame
 from bgmask.sharedworker import SharedWorkerClient
 from PIL import Image
 
-from .conftest import SAMPLE
-from .test_shared_worker import hello_pid, mask_with, stop_worker
+from .conftest import SAMPLE, stop_worker
+from .test_shared_worker import hello_pid, mask_with
 
 pytestmark = pytest.mark.slow
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mounts, a second user)")
-
-
-@pytest.fixture
-def runtime(tmp_path, monkeypatch, model_dir) -> Path:
-    """A background worker's folder of this test's own (as in test_shared_worker)."""
-    directory = tmp_path / "rt"
-    monkeypatch.setenv("BGMASK_RUNTIME_DIR", str(directory))
-    monkeypatch.setenv("BGMASK_PYTHON", sys.executable)
-    monkeypatch.setenv("BGMASK_WORKER_IDLE", "30")
-    yield directory
-    stop_worker(directory)
 
 
 @pytest.fixture(scope="module")

@@ -20,20 +20,9 @@ from bgmask.runtime import RuntimeOptions
 from bgmask.sharedworker import SharedWorkerClient
 from bgmask.worker import Worker
 
-from .test_shared_worker import hello_pid, stop_worker
+from .test_shared_worker import hello_pid
 
 GIB = 1 << 30
-
-
-@pytest.fixture
-def runtime(tmp_path, monkeypatch, model_dir) -> Path:
-    """A background worker's folder of this test's own (as in test_shared_worker)."""
-    directory = tmp_path / "rt"
-    monkeypatch.setenv("BGMASK_RUNTIME_DIR", str(directory))
-    monkeypatch.setenv("BGMASK_PYTHON", sys.executable)
-    monkeypatch.setenv("BGMASK_WORKER_IDLE", "30")
-    yield directory
-    stop_worker(directory)
 
 
 def frame(header: dict, payload: bytes = b"") -> bytes:
