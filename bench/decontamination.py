@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bgmask.decontaminate import foreground_colours
+from bgmask.engine.decontaminate import foreground_colours
 from PIL import Image
 
 SOLIDS = {"green": (40, 200, 60), "white": (230, 230, 235)}

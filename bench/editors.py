@@ -122,7 +122,7 @@ def row(editor: str, clicks: list[float], core: float, where: str) -> str:
 
 
 def main() -> None:
-    from bgmask.store import default_store_dir
+    from bgmask.engine.store import default_store_dir
 
     model_dir = default_store_dir()
     with tempfile.TemporaryDirectory() as tmp:

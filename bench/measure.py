@@ -34,7 +34,7 @@ def main() -> None:
         def once() -> None:
             remove(Image.open(image), session=session, only_mask=True)
     elif tool == "bgmask":
-        from bgmask.pipeline import Masker
+        from bgmask.engine.pipeline import Masker
 
         masker = Masker("u2netp")
 
@@ -42,7 +42,7 @@ def main() -> None:
             masker.mask(image)
     elif tool == "bgmask-array":  # decoded pixels in, as the editors send them
         import numpy as np
-        from bgmask.pipeline import Masker
+        from bgmask.engine.pipeline import Masker
         from PIL import Image
 
         masker = Masker("u2netp")
@@ -52,8 +52,8 @@ def main() -> None:
             masker.mask(pixels)
     elif tool in ("bgmask-best", "bgmask-box", "bgmask-decontaminate"):
         import numpy as np
-        from bgmask.decontaminate import foreground_colours
-        from bgmask.pipeline import Masker, MaskOptions
+        from bgmask.engine.decontaminate import foreground_colours
+        from bgmask.engine.pipeline import Masker, MaskOptions
         from PIL import Image
 
         masker = Masker("u2netp")

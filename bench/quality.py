@@ -23,7 +23,7 @@ UNKNOWN = 128  # grabcut's "unknown" band: left out of every score
 
 
 def rows(isnet: Path | None = None):
-    from bgmask.pipeline import Masker, MaskOptions
+    from bgmask.engine.pipeline import Masker, MaskOptions
     from rembg import new_session, remove
 
     session = new_session("u2netp")

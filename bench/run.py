@@ -170,7 +170,8 @@ def rss_mb(pid: int) -> float:
 
 def cold_and_worker_section(quick: bool, folder: Path) -> list[str]:
     import numpy as np
-    from bgmask.client import WorkerClient, worker_command
+    from bgmask.host.channels import worker_command
+    from bgmask.host.client import WorkerClient
     from PIL import Image
 
     photo = photos(folder, {"1 MP": SIZES["1 MP"]})["1 MP"]
@@ -181,17 +182,17 @@ def cold_and_worker_section(quick: bool, folder: Path) -> list[str]:
     pixels = np.asarray(Image.open(photo).convert("RGB"))
     h, w = pixels.shape[:2]
     t = time.perf_counter()
-    client = WorkerClient(worker_command(sys.executable))
+    client = WorkerClient.one_shot(worker_command(sys.executable))
     client.mask(pixels.tobytes(), w, h, "rgb8")
     worker_s = time.perf_counter() - t
     n = 20 if quick else 200
-    start_rss = rss_mb(client._process.pid)
+    start_rss = rss_mb(client.worker_pid)
     times = []
     for _ in range(n):
         t = time.perf_counter()
         client.mask(pixels.tobytes(), w, h, "rgb8")
         times.append(time.perf_counter() - t)
-    end_rss = rss_mb(client._process.pid)
+    end_rss = rss_mb(client.worker_pid)
     client.close()
     return ["## Cold start and a long-lived worker (1 MP photo)", "",
             "| measure | value |", "|---|---|",
@@ -207,8 +208,8 @@ def model_folder() -> Path:
     """The folder holding the verified u2netp: $BGMASK_MODEL_DIR when set, else bgmask's own
     store, where it is fetched and verified as the `bgmask` command would on first use (the
     documented command needs no variable set)."""
-    from bgmask.catalogue import get_record
-    from bgmask.store import ModelStore
+    from bgmask.engine.store import ModelStore
+    from bgmask.host.catalogue import get_record
 
     store = ModelStore()
     store.ensure(get_record("u2netp"))

@@ -25,8 +25,8 @@ SAMPLE = ROOT / "samples" / "astronaut.png"
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     """The store scripts/test.sh filled with the verified u2netp (fetched through bgmask)."""
-    from bgmask.catalogue import get_record
-    from bgmask.store import ModelStore, default_store_dir
+    from bgmask.engine.store import ModelStore, default_store_dir
+    from bgmask.host.catalogue import get_record
 
     store = ModelStore(default_store_dir())
     record = get_record("u2netp")
@@ -43,7 +43,7 @@ def model_file(model_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def masker(model_dir: Path):
-    from bgmask.pipeline import Masker
+    from bgmask.engine.pipeline import Masker
 
     return Masker("u2netp")
 
@@ -141,20 +141,10 @@ def assert_same_mask(got: np.ndarray, want: np.ndarray, mean_levels: float = 2.0
 def stop_worker(directory: Path) -> None:
     """Asks a background worker left running in ``directory`` to exit, as a newer client
     would."""
-    from bgmask.client import worker_command
-    from bgmask.errors import WorkerError
-    from bgmask.sharedworker import SharedWorkerClient
+    from bgmask.host.background import stop_background_worker
+    from bgmask.host.settings import RUNTIME_DIR, Settings
 
-    if not (directory / "worker.sock").exists():
-        return
-    client = SharedWorkerClient(worker_command(sys.executable), None, directory)
-    try:
-        client.start()
-        client._exchange({"type": "shutdown"})
-    except WorkerError:
-        pass
-    finally:
-        client.close()
+    stop_background_worker(Settings.read({RUNTIME_DIR: str(directory)}))
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bgmask.errors import UsageError
-from bgmask.pipeline import MaskOptions
+from bgmask.engine.pipeline import MaskOptions
+from bgmask.host.errors import UsageError
 from PIL import Image
 
 from .conftest import EVALDATA, SAMPLE

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from bgmask.calibration import centre_on_split, split_level
+from bgmask.engine.calibration import centre_on_split, split_level
 
 
 def two_level_map(subject: float, background: float) -> np.ndarray:

@@ -1,8 +1,8 @@
 import subprocess
 
 import pytest
-from bgmask.catalogue import CATALOGUE, DEFAULT_MODEL, InputSpec, get_record
-from bgmask.errors import ModelLoadError, UnknownModelError
+from bgmask.host.catalogue import CATALOGUE, DEFAULT_MODEL, InputSpec, get_record
+from bgmask.host.errors import ModelLoadError, UnknownModelError
 
 from .conftest import SAMPLE, bgmask_cli
 

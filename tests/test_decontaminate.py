@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bgmask.decontaminate import foreground_colours
+from bgmask.engine.decontaminate import foreground_colours
 from PIL import Image
 
 from .conftest import EVALDATA, SAMPLE

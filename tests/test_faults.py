@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bgmask import runtime
-from bgmask.catalogue import Source, get_record
-from bgmask.client import WorkerClient, worker_command
-from bgmask.errors import DiskFullError, UsageError
-from bgmask.store import ModelStore
+from bgmask.engine import runtime
+from bgmask.engine.store import ModelStore
+from bgmask.host.catalogue import Source, get_record
+from bgmask.host.channels import worker_command
+from bgmask.host.client import WorkerClient
+from bgmask.host.errors import DiskFullError, UsageError
 from PIL import Image
 
 from .conftest import SAMPLE, bgmask_cli
@@ -96,7 +97,7 @@ def test_a_thousand_requests_do_not_grow_the_worker(model_dir):
     photo = np.asarray(Image.open(SAMPLE).convert("RGB"))
     shapes = [(512, 512), (480, 320), (300, 451), (640, 427)]
     inputs = [np.ascontiguousarray(np.resize(photo, (h, w, 3))) for w, h in shapes]
-    with WorkerClient(worker_command(sys.executable)) as client:
+    with WorkerClient.one_shot(worker_command(sys.executable)) as client:
         def request(i: int) -> None:
             a = inputs[i % len(inputs)]
             client.mask(a.tobytes(), a.shape[1], a.shape[0], "rgb8",
@@ -104,7 +105,7 @@ def test_a_thousand_requests_do_not_grow_the_worker(model_dir):
 
         for i in range(100):
             request(i)
-        pid = client._process.pid
+        pid = client.worker_pid
         warm = rss_mb(pid)
         for i in range(100, 1000):
             request(i)
@@ -126,9 +127,10 @@ def test_cli_and_worker_work_with_no_network_at_all(model_dir, tmp_path):
     assert Image.open(out).mode == "RGBA"
     code = ("import sys, numpy as np\n"
             "from PIL import Image\n"
-            "from bgmask.client import WorkerClient, worker_command\n"
+            "from bgmask.host.channels import worker_command\n"
+            "from bgmask.host.client import WorkerClient\n"
             f"a = np.asarray(Image.open({str(SAMPLE)!r}).convert('RGB'))\n"
-            "with WorkerClient(worker_command(sys.executable)) as c:\n"
+            "with WorkerClient.one_shot(worker_command(sys.executable)) as c:\n"
             "    r = c.mask(a.tobytes(), a.shape[1], a.shape[0], 'rgb8')\n"
             "print(len(r.mask))\n")
     worker = subprocess.run(["unshare", "-n", sys.executable, "-c", code],
@@ -161,11 +163,11 @@ def test_nothing_opens_a_network_socket_once_the_model_is_cached(model_dir, tmp_
     cli = subprocess.run([sys.executable, "-m", "bgmask", str(SAMPLE), "-o", str(out)],
                          capture_output=True, text=True, env=env)
     assert cli.returncode == 0, cli.stderr
-    code = ("import numpy as np\nfrom PIL import Image\nfrom bgmask import adapter\n"
+    code = ("import numpy as np\nfrom PIL import Image\nfrom bgmask.host import job\n"
             f"a = np.asarray(Image.open({str(SAMPLE)!r}).convert('RGB'))\n"
-            "with adapter.start_client() as c:\n"
+            "with job.click_client() as c:\n"
             "    c.mask(a.tobytes(), a.shape[1], a.shape[0], 'rgb8')\n"
-            "    c._exchange({'type': 'shutdown'})\n")
+            "    c.request({'type': 'shutdown'})\n")
     shared = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=env)
     assert shared.returncode == 0, shared.stderr

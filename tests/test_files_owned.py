@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bgmask.errors import OutputError
-from bgmask.output import is_complete_output
-from bgmask.safewrite import write_file
+from bgmask.engine.output import is_complete_output
+from bgmask.engine.safewrite import write_file
+from bgmask.host.errors import OutputError
 from PIL import Image
 
 from .conftest import SAMPLE, bgmask_cli

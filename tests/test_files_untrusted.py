@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bgmask.errors import OutputError
-from bgmask.output import save_mask
+from bgmask.engine.output import save_mask
+from bgmask.host.errors import OutputError
 from PIL import Image, ImageCms
 
 from .conftest import SAMPLE, bgmask_cli
@@ -75,7 +75,7 @@ def test_postscript_under_a_picture_name_never_runs_a_program(model_dir, tmp_pat
     assert (tmp_path / "out" / "good.png").exists()
     api = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
         from bgmask import Masker
-        from bgmask.errors import ImageError
+        from bgmask.host.errors import ImageError
         try:
             Masker("u2netp").mask({str(folder / 'page.png')!r})
         except ImageError as exc:
@@ -116,7 +116,7 @@ def dds_with_an_unknown_pixel_format() -> bytes:
 
 
 SITE_HOOK = """
-import PIL.PngImagePlugin, bgmask.pipeline, struct
+import PIL.PngImagePlugin, bgmask.engine.pipeline, struct
 def _pick(width):
     return width == 77
 def _boom():
@@ -127,12 +127,12 @@ def load(self):
         _boom()
     return _load(self)
 PIL.PngImagePlugin.PngImageFile.load = load
-_mask = bgmask.pipeline.Masker.mask_prepared
+_mask = bgmask.engine.pipeline.Masker.mask_prepared
 def mask_prepared(self, prepared, options):
     if {layer!r} == "pipeline" and _pick(prepared.width):
         _boom()
     return _mask(self, prepared, options)
-bgmask.pipeline.Masker.mask_prepared = mask_prepared
+bgmask.engine.pipeline.Masker.mask_prepared = mask_prepared
 """
 
 
@@ -196,8 +196,8 @@ def test_a_fifo_a_device_or_a_socket_is_refused_at_once(model_dir, tmp_path):
     assert (tmp_path / "out" / "good.png").exists()
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     api = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
-        from bgmask.images import prepare_file
-        from bgmask.errors import ImageError
+        from bgmask.engine.images import prepare_file
+        from bgmask.host.errors import ImageError
         try:
             prepare_file({str(fifo)!r})
         except ImageError as exc:

@@ -10,7 +10,7 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
 
 def test_import_prints_nothing_and_loads_no_heavy_modules():
     result = run_python(
-        "import sys, bgmask, bgmask.catalogue, bgmask.client\n"
+        "import sys, bgmask, bgmask.host.catalogue, bgmask.host.client, bgmask.host.job\n"
         "heavy = [m for m in ('numpy', 'onnxruntime', 'PIL') if m in sys.modules]\n"
         "sys.stderr.write(repr(heavy))"
     )
@@ -24,8 +24,9 @@ def test_client_imports_with_numpy_and_onnxruntime_missing():
     result = run_python(
         "import sys\n"
         "sys.modules['numpy'] = None; sys.modules['onnxruntime'] = None\n"
-        "from bgmask.client import WorkerClient, worker_command\n"
-        "from bgmask.protocol import expected_payload\n"
+        "from bgmask.host.channels import worker_command\n"
+        "from bgmask.host.client import WorkerClient\n"
+        "from bgmask.host.protocol import expected_payload\n"
         "print(expected_payload(3, 2, 'rgba16'))"
     )
     assert result.returncode == 0, result.stderr
@@ -36,9 +37,9 @@ def test_missing_onnxruntime_is_a_clear_error_at_use_not_at_import():
     result = run_python(
         "import sys\n"
         "sys.modules['onnxruntime'] = None\n"
-        "import bgmask.pipeline\n"
-        "from bgmask.runtime import import_onnxruntime\n"
-        "from bgmask.errors import RuntimeMissingError\n"
+        "import bgmask.engine.pipeline\n"
+        "from bgmask.engine.runtime import import_onnxruntime\n"
+        "from bgmask.host.errors import RuntimeMissingError\n"
         "try:\n    import_onnxruntime()\n"
         "except RuntimeMissingError as e:\n    print(e)\n"
     )

@@ -103,10 +103,16 @@ def test_staged_plugins_import_only_the_standard_library(tmp_path):
     assert entry.read_text().startswith("#!/usr/bin/env python3\n")
     for vendor in (tmp_path / "gimp/bgmask-gimp/vendor", tmp_path / "krita/bgmask_krita/vendor"):
         # -I -S: no site-packages at all, as in an editor's bare Python.
-        code = ("import sys; sys.path.insert(0, sys.argv[1]); "
-                "import bgmask.adapter, bgmask.client, bgmask.catalogue, bgmask.hostconfig; "
+        # Every module of the copied tier, imported: nothing the editor lacks is reached.
+        names = sorted(p.stem for p in (vendor / "bgmask" / "host").glob("*.py"))
+        assert {"client", "job", "channels", "background", "settings"} <= set(names)
+        code = ("import importlib, sys; sys.path.insert(0, sys.argv[1]); "
+                "[importlib.import_module('bgmask.host.' + n) for n in sys.argv[2:]]; "
                 "assert not {'numpy', 'onnxruntime', 'PIL'} & set(sys.modules), sys.modules")
-        subprocess.run([sys.executable, "-I", "-S", "-c", code, str(vendor)], check=True)
+        subprocess.run([sys.executable, "-I", "-S", "-c", code, str(vendor), *names],
+                       check=True)
+        # The copy offers only the host tier: nothing in it points at the engine.
+        assert "engine" not in (vendor / "bgmask" / "__init__.py").read_text()
 
 
 def test_manual_install_zips(tmp_path):
@@ -114,7 +120,7 @@ def test_manual_install_zips(tmp_path):
                    capture_output=True)
     krita = zipfile.ZipFile(tmp_path / "bgmask-krita.zip").namelist()
     assert {"bgmask_krita.desktop", "bgmask_krita.action", "bgmask_krita/__init__.py",
-            "bgmask_krita/vendor/bgmask/client.py"} <= set(krita)
+            "bgmask_krita/vendor/bgmask/host/client.py"} <= set(krita)
     gimp = zipfile.ZipFile(tmp_path / "bgmask-gimp.zip")
     info = gimp.getinfo("bgmask-gimp/bgmask-gimp.py")
     assert (info.external_attr >> 16) & 0o111, "the GIMP entry point must stay executable"

@@ -9,7 +9,7 @@ import types
 from pathlib import Path
 
 import pytest
-from bgmask.errors import BgmaskError
+from bgmask.host.errors import BgmaskError
 
 from .fakes import krita as fake
 
@@ -94,8 +94,8 @@ def test_eight_bit_rgba_is_sent_as_krita_keeps_it(plugin):
 
     layer = photo_layer()
     pixels = host.read_layer(layer, intersect=False)
-    assert (pixels.fmt, pixels.data) == ("bgra8", bytes(range(8)))
-    assert (pixels.x, pixels.y, pixels.width, pixels.height) == (10, 20, 2, 1)
+    assert (pixels.sent.fmt, pixels.sent.pixels) == ("bgra8", bytes(range(8)))
+    assert (pixels.x, pixels.y, pixels.sent.width, pixels.sent.height) == (10, 20, 2, 1)
     assert layer.conversions == []
 
 
@@ -107,7 +107,7 @@ def test_gamma_encoded_sixteen_bit_goes_to_the_worker_as_it_is(plugin):
 
     layer = photo_layer(model="RGBA", depth="U16")
     pixels = host.read_layer(layer, intersect=False)
-    assert (pixels.fmt, pixels.data) == ("bgra16", bytes(range(8)))
+    assert (pixels.sent.fmt, pixels.sent.pixels) == ("bgra16", bytes(range(8)))
     assert layer.conversions == []
 
 
@@ -122,7 +122,7 @@ def test_other_colour_spaces_are_converted_on_a_copy_never_the_layer(plugin, mod
 
     layer = photo_layer(model=model, depth=depth, profile=profile)
     pixels = host.read_layer(layer, intersect=False)
-    assert pixels.fmt == "bgra8" and pixels.data == bytes([9]) * 8
+    assert pixels.sent.fmt == "bgra8" and pixels.sent.pixels == bytes([9]) * 8
     assert layer.conversions == [] and (layer.model, layer.depth) == (model, depth)
 
 
@@ -140,8 +140,8 @@ def test_intersect_reads_the_existing_mask(plugin):
 
     layer = photo_layer()
     layer.addChildNode(fake.Node("old", "transparencymask", data=b"\x00\xff"), None)
-    assert host.read_layer(layer, intersect=True).base_mask == b"\x00\xff"
-    assert host.read_layer(layer, intersect=False).base_mask is None
+    assert host.read_layer(layer, intersect=True).sent.base_mask == b"\x00\xff"
+    assert host.read_layer(layer, intersect=False).sent.base_mask is None
 
 
 def test_krita_51_makes_the_mask_with_its_action_and_replaces_the_old_one(plugin):
@@ -192,7 +192,7 @@ def test_selection_and_new_layer_outputs_leave_the_layer_alone(plugin):
 
 def test_settings_survive_a_restart_and_bad_values_fall_back(plugin):
     plugin()
-    from bgmask.adapter import JobSettings
+    from bgmask.host.job import JobSettings
     from bgmask_krita import state
 
     state.save_settings(JobSettings(refine=True, quality="best", output="selection"))

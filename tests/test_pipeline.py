@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bgmask.errors import ImageError, UsageError
-from bgmask.pipeline import Masker, MaskOptions
+from bgmask.engine.pipeline import Masker, MaskOptions
+from bgmask.host.errors import ImageError, UsageError
 from PIL import Image
 
 from .conftest import EVALDATA, SAMPLE

@@ -2,8 +2,8 @@ import io
 import struct
 
 import pytest
-from bgmask.errors import MalformedRequestError, ProtocolError
-from bgmask.protocol import MAGIC, MAX_HEADER, expected_payload, read_frame, write_frame
+from bgmask.host.errors import MalformedRequestError, ProtocolError
+from bgmask.host.protocol import MAGIC, MAX_HEADER, expected_payload, read_frame, write_frame
 
 
 def frame_bytes(header: dict, payload: bytes = b"") -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bgmask.pipeline import MaskOptions
+from bgmask.engine.pipeline import MaskOptions
 from PIL import Image
 
 from .conftest import EVALDATA, SAMPLE

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bgmask.protocol import MAGIC, MAX_HEADER, PREFIX, read_frame, write_frame
-from bgmask.runtime import RuntimeOptions
-from bgmask.worker import Worker
+from bgmask.engine.runtime import RuntimeOptions
+from bgmask.host.protocol import MAGIC, MAX_HEADER, PREFIX, read_frame, write_frame
+from bgmask.worker.requests import Worker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image

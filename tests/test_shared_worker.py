@@ -11,13 +11,15 @@ import sys
 import threading
 import time
 
+import bgmask
 import numpy as np
 import pytest
-from bgmask import adapter, sharedworker
-from bgmask.client import WorkerClient, worker_command
-from bgmask.errors import WorkerError
-from bgmask.protocol import read_frame, write_frame
-from bgmask.sharedworker import SharedWorkerClient
+from bgmask.host import background, job
+from bgmask.host.channels import worker_command
+from bgmask.host.client import WorkerClient
+from bgmask.host.errors import WorkerError
+from bgmask.host.protocol import read_frame, write_frame
+from bgmask.host.settings import Settings
 from PIL import Image
 
 from .conftest import SAMPLE, stop_worker
@@ -35,16 +37,18 @@ def mask_with(client: WorkerClient, photo: np.ndarray) -> bytes:
 
 
 def hello_pid(client: WorkerClient) -> int:
-    return int(client._greet(secret=sharedworker.read_secret(client.directory, False))["pid"])
+    pid = client.worker_pid
+    assert pid is not None
+    return pid
 
 
 def test_clicks_share_one_warm_worker_and_get_the_core_mask(runtime, masker, photo):
-    with adapter.start_client() as first:
-        assert isinstance(first, SharedWorkerClient) and first.started_worker
+    with job.click_client() as first:
+        assert first.background and first.channel.spawned
         pid = hello_pid(first)
         got = mask_with(first, photo)
-    with adapter.start_client() as second:
-        assert not second.started_worker
+    with job.click_client() as second:
+        assert not second.channel.spawned
         assert hello_pid(second) == pid
         assert mask_with(second, photo) == got
     assert np.array_equal(np.frombuffer(got, np.uint8).reshape(photo.shape[:2]),
@@ -55,7 +59,7 @@ def test_clicks_share_one_warm_worker_and_get_the_core_mask(runtime, masker, pho
 
 
 def test_a_client_without_the_secret_is_refused(runtime):
-    with adapter.start_client():
+    with job.click_client():
         pass
     for hello in ({"type": "hello", "protocol": 1},
                   {"type": "hello", "protocol": 1, "secret": "0" * 64}):
@@ -76,7 +80,7 @@ def test_a_client_without_the_secret_is_refused(runtime):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as a second user")
 def test_another_user_cannot_even_connect(runtime):
-    with adapter.start_client():
+    with job.click_client():
         pass
     code = ("import socket, sys; s = socket.socket(socket.AF_UNIX); "
             "s.connect(sys.argv[1])")
@@ -87,23 +91,23 @@ def test_another_user_cannot_even_connect(runtime):
 
 
 def test_a_worker_of_another_version_is_replaced(runtime, monkeypatch, photo):
-    with adapter.start_client() as first:
+    with job.click_client() as first:
         old = hello_pid(first)
-    monkeypatch.setattr(sharedworker, "__version__", "0.0.0-newer")
+    monkeypatch.setattr(background, "VERSION", "0.0.0-newer")
     # The old worker answers with its version; the newer client asks it to go.
     with pytest.raises(WorkerError, match="no usable background worker"):
         # This test's worker is the same code, so it reports the old version again.
-        SharedWorkerClient(worker_command(sys.executable), None, runtime).start()
-    monkeypatch.setattr(sharedworker, "__version__", adapter.__dict__.get("__version__")
-                        or __import__("bgmask").__version__)
-    with adapter.start_client() as fresh:
+        WorkerClient(background.BackgroundConnector(worker_command(sys.executable),
+                                                    Settings.read(), runtime)).start()
+    monkeypatch.setattr(background, "VERSION", bgmask.__version__)
+    with job.click_client() as fresh:
         assert hello_pid(fresh) != old
         assert len(mask_with(fresh, photo)) == photo.shape[0] * photo.shape[1]
 
 
 def test_idle_worker_exits_by_itself(runtime, monkeypatch):
     monkeypatch.setenv("BGMASK_WORKER_IDLE", "1")
-    with adapter.start_client():
+    with job.click_client():
         pass
     deadline = time.monotonic() + 20
     while (runtime / "worker.sock").exists() and time.monotonic() < deadline:
@@ -114,14 +118,14 @@ def test_idle_worker_exits_by_itself(runtime, monkeypatch):
 def test_an_unsafe_runtime_folder_falls_back_to_a_one_shot_worker(runtime, photo):
     runtime.mkdir(mode=0o777)
     runtime.chmod(0o777)  # open to everyone: never trusted with the socket
-    with adapter.start_client() as client:
-        assert not isinstance(client, SharedWorkerClient)
+    with job.click_client() as client:
+        assert not client.background
         assert "not a private folder" in client.fallback_reason
         assert len(mask_with(client, photo)) == photo.shape[0] * photo.shape[1]
 
 
 def test_killed_mid_request_reports_and_the_next_click_starts_afresh(runtime, photo):
-    with adapter.start_client() as client:
+    with job.click_client() as client:
         pid = hello_pid(client)
     big = np.ascontiguousarray(np.tile(photo, (6, 6, 1)))
     killed = []
@@ -133,8 +137,8 @@ def test_killed_mid_request_reports_and_the_next_click_starts_afresh(runtime, ph
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
 
-    with adapter.start_client() as c:
-        assert isinstance(c, SharedWorkerClient)
+    with job.click_client() as c:
+        assert c.background
         with pytest.raises(WorkerError, match="closed the connection"):
             # Refinement works on the full-size pixels: seconds of work, far more than the
             # moment between the "inference" frame and the kill.
@@ -143,8 +147,8 @@ def test_killed_mid_request_reports_and_the_next_click_starts_afresh(runtime, ph
     assert killed
     # At once, while the killed worker may still be going: the next click starts a fresh
     # background worker rather than falling back.
-    with adapter.start_client() as again:
-        assert isinstance(again, SharedWorkerClient), again.fallback_reason
+    with job.click_client() as again:
+        assert again.background, again.fallback_reason
         assert hello_pid(again) != pid
         assert len(mask_with(again, photo)) == photo.shape[0] * photo.shape[1]
 
@@ -152,7 +156,7 @@ def test_killed_mid_request_reports_and_the_next_click_starts_afresh(runtime, ph
 def test_a_worker_that_drops_the_hello_is_replaced_not_fallen_back_from(runtime, photo):
     """What a click meets just after a worker was killed: its socket still takes a connection,
     then closes it unanswered. The click must start a fresh background worker."""
-    with adapter.start_client():
+    with job.click_client():
         pass
     stop_worker(runtime)
     while (runtime / "worker.sock").exists():
@@ -168,10 +172,10 @@ def test_a_worker_that_drops_the_hello_is_replaced_not_fallen_back_from(runtime,
 
     thread = threading.Thread(target=drop_one)
     thread.start()
-    with adapter.start_client() as client:
+    with job.click_client() as client:
         thread.join(10)
-        assert isinstance(client, SharedWorkerClient), client.fallback_reason
-        assert client.started_worker
+        assert client.background, client.fallback_reason
+        assert client.channel.spawned
         assert len(mask_with(client, photo)) == photo.shape[0] * photo.shape[1]
 
 
@@ -179,7 +183,7 @@ def test_two_clicks_at_once_both_succeed(runtime, photo):
     results: list[bytes] = []
 
     def click() -> None:
-        with adapter.start_client() as c:
+        with job.click_client() as c:
             results.append(mask_with(c, photo))
 
     threads = [threading.Thread(target=click) for _ in range(2)]
@@ -191,11 +195,11 @@ def test_two_clicks_at_once_both_succeed(runtime, photo):
 
 
 def test_stop_shared_worker_ends_it(runtime):
-    with adapter.start_client():
+    with job.click_client():
         pass
-    assert sharedworker.stop_shared_worker()
+    assert background.stop_background_worker()
     deadline = time.monotonic() + 10
     while (runtime / "worker.sock").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not (runtime / "worker.sock").exists()
-    assert not sharedworker.stop_shared_worker()
+    assert not background.stop_background_worker()

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bgmask import store as store_module
-from bgmask.catalogue import ModelRecord, Source, get_record
-from bgmask.errors import ModelError, ModelIntegrityError, ModelUnavailableError
-from bgmask.store import ModelStore
+from bgmask.engine import store as store_module
+from bgmask.engine.store import ModelStore
+from bgmask.host.catalogue import ModelRecord, Source, get_record
+from bgmask.host.errors import ModelError, ModelIntegrityError, ModelUnavailableError
 
 
 class ModelServer:

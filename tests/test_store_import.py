@@ -100,7 +100,8 @@ def test_the_right_file_is_imported_and_verified(isolated_store, model_file):
 # that a signal lands mid-copy; everything else is the real CLI.
 SLOW_IMPORT = """
 import sys, time
-from bgmask import cli, download
+from bgmask import cli
+from bgmask.engine import download
 real = download.copy_bounded
 class Slow:
     def __init__(self, f): self.f = f

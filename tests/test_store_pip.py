@@ -16,9 +16,9 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from bgmask.catalogue import ModelRecord, Source, get_record
-from bgmask.errors import ModelUnavailableError
-from bgmask.store import ModelStore
+from bgmask.engine.store import ModelStore
+from bgmask.host.catalogue import ModelRecord, Source, get_record
+from bgmask.host.errors import ModelUnavailableError
 
 # The interpreter-range the real carrier declares excludes Python 3.13; this one excludes the
 # Python running the tests, whichever it is.

@@ -66,8 +66,8 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 def test_a_model_in_a_read_only_folder_is_used(read_only_store, model_file, tmp_path, memo):
     """'absent': the folder was filled by hand (or an administrator copied the file), so the
     model is hashed now, and used, though that cannot be remembered."""
-    from bgmask.catalogue import get_record
-    from bgmask.store import ModelStore
+    from bgmask.engine.store import ModelStore
+    from bgmask.host.catalogue import get_record
 
     if memo == "remembered":
         ModelStore(read_only_store.folder).import_file(get_record("u2netp"), model_file)

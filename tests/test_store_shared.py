@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
-from bgmask.catalogue import Source, get_record
-from bgmask.errors import ModelError, ModelIntegrityError
-from bgmask.store import ModelStore
+from bgmask.engine.store import ModelStore
+from bgmask.host.catalogue import Source, get_record
+from bgmask.host.errors import ModelError, ModelIntegrityError
 
 from .test_store import ModelServer
 
@@ -77,7 +77,7 @@ def test_a_link_planted_at_a_name_the_store_writes_is_not_followed(second_user, 
 
 def test_the_store_owner_memo_still_saves_the_hash(shared_folder, model_file, monkeypatch):
     """The check above costs nothing for the user's own files."""
-    from bgmask import store as store_module
+    from bgmask.engine import store as store_module
 
     store = ModelStore(shared_folder)
     record = get_record("u2netp")

@@ -10,9 +10,10 @@ import time
 
 import numpy as np
 import pytest
-from bgmask.client import WorkerClient, worker_command
-from bgmask.errors import UnknownModelError, UsageError, WorkerError
-from bgmask.protocol import read_frame, write_frame
+from bgmask.host.channels import worker_command
+from bgmask.host.client import WorkerClient
+from bgmask.host.errors import UnknownModelError, UsageError, WorkerError
+from bgmask.host.protocol import read_frame, write_frame
 from PIL import Image
 
 from .conftest import SAMPLE
@@ -20,7 +21,7 @@ from .conftest import SAMPLE
 
 @pytest.fixture(scope="module")
 def client(model_dir):
-    with WorkerClient(worker_command(sys.executable)) as c:
+    with WorkerClient.one_shot(worker_command(sys.executable)) as c:
         yield c
 
 
@@ -82,9 +83,9 @@ def test_errors_are_replies_and_the_worker_keeps_serving(client, photo):
         client.mask(photo.tobytes(), 512, 512, "rgba8", options={"threshold": 7})
     with pytest.raises(UsageError, match="unknown option"):
         client.mask(photo.tobytes(), 512, 512, "rgba8", options={"colour": 1})
-    pid = client._process.pid
+    pid = client.worker_pid
     assert client.mask(photo.tobytes(), 512, 512, "rgba8").width == 512
-    assert client._process.pid == pid
+    assert client.worker_pid == pid
 
 
 def test_client_refuses_a_wrong_pixel_count_before_sending(client):
@@ -125,27 +126,27 @@ def test_bad_magic_gets_one_error_then_the_worker_exits(model_dir):
 
 
 def test_killed_worker_is_reported_and_the_next_request_starts_a_fresh_one(model_dir, photo):
-    with WorkerClient(worker_command(sys.executable)) as c:
+    with WorkerClient.one_shot(worker_command(sys.executable)) as c:
         c.start()
-        first = c._process.pid
+        first = c.worker_pid
         os.kill(first, signal.SIGKILL)
         time.sleep(0.2)
         with pytest.raises(WorkerError, match="stopped unexpectedly"):
-            c._exchange({"type": "hello", "protocol": 1})
+            c.request({"type": "hello", "protocol": 1})
         reply = c.mask(photo.tobytes(), 512, 512, "rgba8")
-        assert reply.width == 512 and c._process.pid != first
+        assert reply.width == 512 and c.worker_pid != first
 
 
 def test_missing_worker_python_is_a_clear_error():
     with pytest.raises(WorkerError, match="BGMASK_PYTHON"):
-        WorkerClient(["/nonexistent/python3", "-m", "bgmask.worker"]).start()
+        WorkerClient.one_shot(["/nonexistent/python3", "-m", "bgmask.worker"]).start()
 
 
 
 def test_a_reduced_copy_gets_the_mask_at_the_layer_size(client, masker, photo):
     """A client may send a copy reduced to the 1024 px working view of a big picture: the mask
     comes back at the picture's full size, as the core makes it from the full-size pixels."""
-    from bgmask.images import WORK_SIDE
+    from bgmask.engine.images import WORK_SIDE
 
     big = np.asarray(Image.fromarray(photo).resize((2400, 1800), Image.Resampling.LANCZOS))
     w, h = WORK_SIDE, WORK_SIDE * 3 // 4

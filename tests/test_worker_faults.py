@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bgmask import MaskOptions, adapter, sharedworker
-from bgmask.client import WorkerClient
-from bgmask.protocol import read_frame, write_frame
-from bgmask.sharedworker import SharedWorkerClient
+from bgmask import MaskOptions
+from bgmask.host import background, job
+from bgmask.host.client import WorkerClient
+from bgmask.host.protocol import read_frame, write_frame
+from bgmask.host.runtime_folder import runtime_dir
+from bgmask.host.settings import Settings
 from PIL import Image
 
 from .conftest import SAMPLE, stop_worker
@@ -65,16 +67,20 @@ def timed_click(action, limit: float = 90):  # noqa: ANN001, ANN201 (any callabl
     return box["result"], elapsed
 
 
+def kind(client: WorkerClient) -> str:
+    return "background" if client.background else "one-shot"
+
+
 def click(photo: np.ndarray) -> tuple[str, int | None, str | None, bytes]:
     """One GIMP-style click: (client kind, background worker pid, fallback reason, mask)."""
-    with adapter.start_client() as c:
-        pid = hello_pid(c) if isinstance(c, SharedWorkerClient) else None
-        return type(c).__name__, pid, getattr(c, "fallback_reason", None), mask_with(c, photo)
+    with job.click_client() as c:
+        pid = hello_pid(c) if c.background else None
+        return kind(c), pid, c.fallback_reason, mask_with(c, photo)
 
 
 def started_worker(photo: np.ndarray) -> int:
     kind, pid, reason, _ = click(photo)
-    assert kind == "SharedWorkerClient", reason
+    assert kind == "background", reason
     return pid
 
 
@@ -89,7 +95,7 @@ def test_a_stopped_worker_costs_seconds_and_is_replaced(runtime, photo, masker):
         if not dead(pid):
             os.kill(pid, signal.SIGKILL)
     print(f"a click with the background worker SIGSTOPped: {seconds:.1f} s", file=sys.stderr)
-    assert kind == "SharedWorkerClient", reason
+    assert kind == "background", reason
     assert new != pid and dead(pid)
     assert got == masker.mask(photo).tobytes()
     assert seconds < 25
@@ -99,7 +105,7 @@ def test_a_stopped_worker_costs_seconds_and_is_replaced(runtime, photo, masker):
 
 def test_a_worker_stopped_mid_request_hands_the_click_to_a_one_shot_worker(
         runtime, photo, masker, monkeypatch):
-    monkeypatch.setattr(SharedWorkerClient, "reply_seconds", 6.0)
+    monkeypatch.setattr(background.BackgroundConnector, "reply_seconds", 6.0)
     pid = started_worker(photo)
     stopped = []
 
@@ -111,7 +117,7 @@ def test_a_worker_stopped_mid_request_hands_the_click_to_a_one_shot_worker(
     big = np.ascontiguousarray(np.tile(photo, (3, 3, 1)))
 
     def masked() -> tuple[object, str | None]:
-        with adapter.start_client() as c:
+        with job.click_client() as c:
             reply = c.mask(big.tobytes(), big.shape[1], big.shape[0], "rgb8",
                            options={"refine": True}, progress=stop_while_masking)
             return reply, c.fallback_reason
@@ -131,7 +137,7 @@ def test_a_worker_stopped_mid_request_hands_the_click_to_a_one_shot_worker(
 
 FAKE = r"""
 import socket, sys, threading
-from bgmask.protocol import read_frame, write_frame
+from bgmask.host.protocol import read_frame, write_frame
 path, mode = sys.argv[1], sys.argv[2]
 server = socket.socket(socket.AF_UNIX)
 server.bind(path)
@@ -183,7 +189,7 @@ def test_a_stale_worker_that_ignores_shutdown_is_killed_once(fake_worker, photo)
     (kind, pid, reason, got), seconds = timed_click(lambda: click(photo))
     print(f"a click meeting a stale worker that ignores shutdown: {seconds:.1f} s",
           file=sys.stderr)
-    assert kind == "SharedWorkerClient", reason
+    assert kind == "background", reason
     assert stale.wait(timeout=5) == -signal.SIGKILL
     assert seconds < 15
     (_, again, _, _), warm = timed_click(lambda: click(photo))
@@ -195,7 +201,7 @@ def test_a_worker_that_never_answers_costs_one_timeout_then_a_one_shot_worker(fa
     mute = fake_worker("mute")  # alive, not stopped: perhaps busy, so not killed
     (kind, _, reason, got), seconds = timed_click(lambda: click(photo))
     print(f"a click meeting a worker that never answers: {seconds:.1f} s", file=sys.stderr)
-    assert kind == "WorkerClient" and "did not answer" in reason
+    assert kind == "one-shot" and "did not answer" in reason
     assert got == masker.mask(photo).tobytes()
     assert seconds < 20 and mute.poll() is None
 
@@ -212,7 +218,7 @@ def test_connections_that_send_nothing_do_not_keep_the_worker_alive(runtime, pho
     partial = socket.socket(socket.AF_UNIX)
     partial.connect(path)
     partial.sendall(b"BGMK\x00\x00")  # half a frame, then nothing
-    authenticated = SharedWorkerClient([], None, runtime)
+    authenticated = WorkerClient(background.BackgroundConnector([], Settings.read(), runtime))
     authenticated.start()  # proves the secret, then sends nothing more
     try:
         deadline = time.monotonic() + 30
@@ -286,9 +292,9 @@ def test_a_click_replaces_a_bad_secret_of_its_own_and_keeps_authentication_on(
     kind_of_client, _, reason, got = click(photo)
     assert len(got) == photo.shape[0] * photo.shape[1]
     if kind == "a folder":  # not a file bgmask will delete: the message says what to do
-        assert kind_of_client == "WorkerClient" and "remove it" in reason
+        assert kind_of_client == "one-shot" and "remove it" in reason
         return
-    assert kind_of_client == "SharedWorkerClient", reason
+    assert kind_of_client == "background", reason
     secret = runtime / "secret"
     assert not secret.is_symlink() and secret.stat().st_mode & 0o777 == 0o600
     assert len(secret.read_text()) == 64
@@ -299,7 +305,7 @@ FULL_DISK = """
 import json, os, sys
 import numpy as np
 from PIL import Image
-from bgmask import adapter
+from bgmask.host import job
 root = sys.argv[1]
 os.mkdir(os.path.join(root, "rt"), 0o700)
 fd = os.open(os.path.join(root, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
@@ -311,9 +317,9 @@ except OSError:
 a = np.asarray(Image.open(sys.argv[2]).convert("RGB"))
 clicks = []
 for _ in range(2):  # a second click finds what the first left
-    with adapter.start_client() as c:
+    with job.click_client() as c:
         c.mask(a.tobytes(), a.shape[1], a.shape[0], "rgb8")
-        clicks.append([type(c).__name__, c.fallback_reason])
+        clicks.append(["background" if c.background else "one-shot", c.fallback_reason])
 secret = os.path.join(root, "rt", "secret")
 print(json.dumps({"clicks": clicks, "secret": os.path.getsize(secret)
                   if os.path.exists(secret) else None,
@@ -336,7 +342,7 @@ def test_a_full_disk_at_first_use_never_leaves_authentication_off(tmp_path, mode
     # Each click was done by a one-shot worker and said why; no secret file, empty or not,
     # was left for a later worker to run with.
     for kind, reason in report["clicks"]:
-        assert kind == "WorkerClient" and "disk space" in reason, report
+        assert kind == "one-shot" and "disk space" in reason, report
     assert report["secret"] is None and not report["socket"], report
 
 
@@ -368,16 +374,16 @@ def test_a_folder_another_user_created_first_is_not_a_dead_end(
     directories = set()
     try:
         for _ in range(2):
-            with adapter.start_client() as c:
-                assert isinstance(c, SharedWorkerClient), c.fallback_reason
-                directories.add(c.directory)
+            with job.click_client() as c:
+                assert c.background, c.fallback_reason
+                directories.add(c.channel.directory)
                 pids = hello_pid(c)
                 assert len(mask_with(c, photo)) == photo.shape[0] * photo.shape[1]
         [directory] = directories  # the second click found the first one's worker
         assert directory not in (taken, decoy) and directory.parent == shared_folder
         info = directory.lstat()
         assert info.st_uid == os.getuid() and info.st_mode & 0o777 == 0o700
-        assert sharedworker.runtime_dir(create=False) == directory
+        assert runtime_dir(Settings.read(), create=False) == directory
         assert pids
     finally:
         for directory in directories:
@@ -388,11 +394,11 @@ def test_an_explicit_folder_that_is_not_private_says_what_to_do(runtime, photo):
     runtime.mkdir(mode=0o777)
     runtime.chmod(0o777)
     kind, _, reason, _ = click(photo)
-    assert kind == "WorkerClient"
+    assert kind == "one-shot"
     assert "BGMASK_RUNTIME_DIR" in reason and "only you can enter" in reason
 
 
 def test_a_one_shot_fallback_client_has_what_callers_read(runtime, photo, monkeypatch):
     monkeypatch.setenv("BGMASK_SHARED_WORKER", "0")
-    with adapter.start_client() as c:
-        assert type(c) is WorkerClient and c.fallback_reason
+    with job.click_client() as c:
+        assert not c.background and c.fallback_reason

@@ -13,12 +13,11 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from bgmask import adapter, sharedworker
-from bgmask.errors import ImageError, MalformedRequestError, ProtocolError
-from bgmask.protocol import MAGIC, MAX_PIXELS, PREFIX, read_frame, write_frame
-from bgmask.runtime import RuntimeOptions
-from bgmask.sharedworker import SharedWorkerClient
-from bgmask.worker import Worker
+from bgmask.engine.runtime import RuntimeOptions
+from bgmask.host import background, job
+from bgmask.host.errors import ImageError, MalformedRequestError, ProtocolError
+from bgmask.host.protocol import MAGIC, MAX_PIXELS, PREFIX, read_frame, write_frame
+from bgmask.worker.requests import Worker
 
 from .test_shared_worker import hello_pid
 
@@ -167,9 +166,10 @@ def test_replies_stay_within_a_frame_whatever_the_request_quotes(model_dir, case
 
 
 def test_the_client_refuses_a_mask_beyond_the_limit_before_sending(model_dir):
-    from bgmask.client import WorkerClient, worker_command
+    from bgmask.host.channels import worker_command
+    from bgmask.host.client import WorkerClient
 
-    client = WorkerClient(worker_command(sys.executable))
+    client = WorkerClient.one_shot(worker_command(sys.executable))
     with pytest.raises(ImageError, match="limit"):
         client.mask(PIXELS, 8, 8, "rgb8", mask_size=(100000, 100000))
     assert not client.running  # no worker was even started
@@ -213,7 +213,7 @@ UNAUTHENTICATED = [
 
 @pytest.mark.parametrize("case, data", UNAUTHENTICATED, ids=[c[0] for c in UNAUTHENTICATED])
 def test_unauthenticated_connections_get_nothing_beyond_a_small_hello(runtime, case, data):
-    with adapter.start_client() as client:
+    with job.click_client() as client:
         pid = hello_pid(client)
     before = rss_mb(pid)
     socks = [connect(runtime / "worker.sock") for _ in range(4)]
@@ -227,15 +227,15 @@ def test_unauthenticated_connections_get_nothing_beyond_a_small_hello(runtime, c
     print(f"{case}: worker RSS {before:.0f} MB -> {after:.0f} MB with 4 such connections",
           file=sys.stderr)
     assert after - before < 50
-    with adapter.start_client() as again:  # and it serves its own user as before
-        assert isinstance(again, SharedWorkerClient) and hello_pid(again) == pid
+    with job.click_client() as again:  # and it serves its own user as before
+        assert again.background and hello_pid(again) == pid
 
 
 def test_an_authenticated_claim_costs_only_what_was_sent(runtime):
-    with adapter.start_client() as client:
+    with job.click_client() as client:
         pid = hello_pid(client)
         before = rss_mb(pid)
-        writer, _ = client._streams()
+        writer, _ = client.channel.streams()
         header = mask_header(width=1 << 14, height=1 << 14, format="rgba8")
         writer.write(claim(header, GIB, b"x" * (4 << 20)))
         writer.flush()
@@ -247,7 +247,7 @@ def test_an_authenticated_claim_costs_only_what_was_sent(runtime):
 
 
 def test_a_connection_that_sends_nothing_is_closed_soon(runtime):
-    with adapter.start_client():
+    with job.click_client():
         pass
     sock = connect(runtime / "worker.sock")
     started = time.monotonic()
@@ -257,11 +257,11 @@ def test_a_connection_that_sends_nothing_is_closed_soon(runtime):
 
 
 def test_a_request_before_the_hello_closes_the_connection(runtime):
-    with adapter.start_client():
+    with job.click_client():
         pass
     sock = connect(runtime / "worker.sock")
     sock.sendall(frame({"type": "shutdown"}))
     replies = answer(sock)
     assert [r.get("error") for r in replies] == ["AuthenticationError"]
     assert (runtime / "worker.sock").exists()  # and it was not obeyed
-    assert sharedworker.stop_shared_worker()
+    assert background.stop_background_worker()

@@ -1,28 +1,32 @@
 """bgmask: local AI background removal that produces a soft alpha mask.
 
+Three tiers, each a folder: ``host`` runs inside the editors' own Pythons (standard library
+only; the installer copies it into each plug-in as a whole), ``engine`` does the masking
+(numpy, pillow, onnxruntime), and the processes on top: ``cli`` (the ``bgmask`` command) and
+``worker`` (``python -m bgmask.worker``, which the plug-ins talk to).
+
 Importing this package is cheap and has no side effects: numpy and onnxruntime are loaded
-only when a mask is asked for, so the stdlib-only worker client can live in an editor's Python.
+only when a mask is asked for.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .host.version import VERSION as __version__
 
 if TYPE_CHECKING:
-    from .pipeline import Masker, MaskOptions, predict_mask
+    from .engine.pipeline import Masker, MaskOptions, predict_mask
 
-_LAZY = {"Masker": "pipeline", "MaskOptions": "pipeline", "predict_mask": "pipeline"}
+_LAZY = {"Masker", "MaskOptions", "predict_mask"}
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _LAZY:
         raise AttributeError(f"module 'bgmask' has no attribute {name!r}")
-    import importlib
+    from .engine import pipeline
 
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    return getattr(pipeline, name)
 
 
 __all__ = ["__version__", "Masker", "MaskOptions", "predict_mask"]

@@ -11,15 +11,17 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, safewrite
-from .catalogue import CATALOGUE, DEFAULT_MODEL, InputSpec, get_record
-from .errors import BgmaskError, UsageError
-from .images import upright_size
-from .output import SUFFIXES, output_format
+from .engine import safewrite
+from .engine.images import upright_size
+from .engine.output import SUFFIXES, output_format
+from .host.catalogue import CATALOGUE, DEFAULT_MODEL, InputSpec, get_record
+from .host.errors import BgmaskError, UsageError
+from .host.version import VERSION as __version__
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".jfif"}
 
@@ -181,7 +183,7 @@ def plan(jobs: list[Job], root: Path | None, skip_existing: bool,
     """(jobs to run, jobs skipped, one message per job refused) under bgmask's rule: a file
     the user named with -o is replaced; in an output folder an existing file is never replaced
     without --overwrite, and --skip-existing keeps only complete outputs of the right size."""
-    from .output import check_fits, is_complete_output
+    from .engine.output import check_fits, is_complete_output
 
     run: list[Job] = []
     skipped: list[Job] = []
@@ -309,10 +311,10 @@ class Outcome:
 
 
 def run_masks(args: argparse.Namespace) -> int:
-    from .box import parse_box
-    from .output import save_cutout, save_mask
-    from .pipeline import Masker, MaskOptions
-    from .runtime import RuntimeOptions
+    from .engine.box import parse_box
+    from .engine.output import save_cutout, save_mask
+    from .engine.pipeline import Masker, MaskOptions
+    from .engine.runtime import RuntimeOptions
 
     # The pipeline module is imported only here (it loads numpy), so MaskOptions keeps the
     # one default for the contrast.
@@ -407,7 +409,7 @@ def _spec_from_args(args: argparse.Namespace) -> InputSpec | None:
                      std=args.std or base.std, sigmoid=args.sigmoid)
 
 
-def _download_bar():  # noqa: ANN202 (returns a ProgressCallback)
+def _download_bar() -> Callable[[int, int | None], None]:  # a download.ProgressCallback
     """The model download's progress on stderr: redrawn in place on a terminal; elsewhere (a
     log file, a pipe) one line when it starts and one when it ends, with no control codes."""
     tty = sys.stderr.isatty()
@@ -433,7 +435,7 @@ def _download_bar():  # noqa: ANN202 (returns a ProgressCallback)
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from .store import ModelStore
+    from .engine.store import ModelStore
 
     store = ModelStore()
     if args.action == "list":

@@ -33,15 +33,25 @@ from .paths import (
     gimp_profiles,
     krita_places,
 )
-from .stage import GIMP_NAME, KRITA_NAME, PLUGINS, REPO, stage_gimp, stage_krita
+from .stage import (
+    GIMP_NAME,
+    KRITA_NAME,
+    PLUGINS,
+    REPO,
+    VENDORED_HOST,
+    stage_gimp,
+    stage_krita,
+)
 
 sys.path.insert(0, str(REPO / "core"))
-from bgmask import __version__  # noqa: E402  (stdlib-only modules of the checkout)
-from bgmask.hostconfig import config_path  # noqa: E402
-from bgmask.sharedworker import stop_shared_worker  # noqa: E402
+# The editor-side tier of the checkout: standard library only, like this installer.
+from bgmask.host.background import stop_background_worker  # noqa: E402
+from bgmask.host.catalogue import DEFAULT_MODEL  # noqa: E402
+from bgmask.host.install_record import config_path  # noqa: E402
+from bgmask.host.settings import Settings  # noqa: E402
+from bgmask.host.version import VERSION as __version__  # noqa: E402
 
 MANIFEST = "install-manifest.json"
-DEFAULT_MODEL = "u2netp"
 
 
 class InstallError(Exception):
@@ -52,6 +62,11 @@ class InstallError(Exception):
 class Targets:
     gimp: list[Path] = field(default_factory=list)  # GIMP profile folders
     krita: list[KritaPlace] = field(default_factory=list)
+
+
+def host_settings(platform: Platform) -> Settings:
+    """bgmask's settings as the editors on this platform will read them."""
+    return Settings.read({**platform.env, "HOME": str(platform.home)})
 
 
 def say(message: str) -> None:
@@ -201,14 +216,14 @@ def install_plugins(targets: Targets, record: dict) -> None:
     dirs: list[str] = record.setdefault("dirs", [])
     for profile in targets.gimp:
         plugins = profile / "plug-ins"
-        dirs += [str(d) for d in new_dirs(plugins / GIMP_NAME / "vendor" / "bgmask")]
+        dirs += [str(d) for d in new_dirs(plugins / GIMP_NAME / VENDORED_HOST)]
         shutil.rmtree(plugins / GIMP_NAME, ignore_errors=True)  # an upgrade drops old files
         files += [str(p) for p in stage_gimp(plugins)]
         say(f"GIMP plug-in installed in {plugins / GIMP_NAME}")
     for place in targets.krita:
         pykrita = place.resources / "pykrita"
         actions = place.resources / "actions"
-        dirs += [str(d) for d in new_dirs(pykrita / KRITA_NAME / "vendor" / "bgmask")]
+        dirs += [str(d) for d in new_dirs(pykrita / KRITA_NAME / VENDORED_HOST)]
         dirs += [str(d) for d in new_dirs(actions)]
         shutil.rmtree(pykrita / KRITA_NAME, ignore_errors=True)
         files += [str(p) for p in stage_krita(pykrita)]
@@ -271,8 +286,8 @@ def remove_recorded(record: dict, keep_models: bool, data_dir: Path) -> None:
 # -- commands -------------------------------------------------------------------------------
 
 def adapter_config(platform: Platform) -> Path:
-    """The record the adapters read (``bgmask.hostconfig`` computes the same path)."""
-    return config_path(platform.env, platform.name)
+    """The record the adapters read (``bgmask.host.install_record`` computes the same path)."""
+    return config_path(host_settings(platform), platform.name)
 
 
 def manifest_path(platform: Platform) -> Path:
@@ -326,7 +341,7 @@ def install(args: argparse.Namespace, platform: Platform) -> None:
                       encoding="utf-8")
     record["files"] = sorted(set(record["files"]) | {str(config)})
     manifest_path(platform).write_text(json.dumps(record, indent=1), encoding="utf-8")
-    if stop_shared_worker(platform.env):
+    if stop_background_worker(host_settings(platform)):
         say("stopped the running bgmask worker: the next click starts the new version")
     say(f"done: bgmask {__version__} is installed. In GIMP 3: Layer > Mask > Remove "
         "Background (AI). In Krita: the bgmask docker, or Tools > Scripts > Remove Background.")
@@ -345,7 +360,7 @@ def uninstall(args: argparse.Namespace, platform: Platform) -> None:
             print(f"would edit: {entry['path']}")
         return
     manifest_path(platform).unlink(missing_ok=True)
-    stop_shared_worker(platform.env)
+    stop_background_worker(host_settings(platform))
     remove_recorded(record, keep_models=not args.purge_models, data_dir=data_dir)
     kept = "" if args.purge_models else f" (models kept in {data_dir / 'models'})"
     say(f"bgmask is uninstalled{kept}.")

@@ -1,8 +1,9 @@
 """Copies an editor adapter, with the stdlib-only part of bgmask it imports, into a folder.
 
 The adapters run inside the editors' own Pythons, which cannot import onnxruntime or numpy;
-they import bgmask's client, protocol, errors, catalogue and adapter modules from a ``vendor``
-copy made here, so every installed plug-in speaks exactly the protocol of the worker installed
+they import bgmask's editor-side tier, ``bgmask.host`` (standard library only, and nothing
+outside its folder: tests/test_tiers.py checks), from a ``vendor`` copy of the whole folder
+made here, so every installed plug-in speaks exactly the protocol of the worker installed
 beside it.
 """
 
@@ -13,11 +14,12 @@ import stat
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-CORE = REPO / "core" / "bgmask"
+HOST_TIER = REPO / "core" / "bgmask" / "host"
 PLUGINS = REPO / "plugin"
-# The modules the adapters import: each is standard library only (tests/test_adapters.py checks).
-VENDORED = ("__init__.py", "errors.py", "protocol.py", "client.py", "hostconfig.py",
-            "catalogue.py", "adapter.py", "sharedworker.py")
+# The vendored package holds only the host tier: its __init__ must not offer the engine.
+VENDOR_INIT = '"""bgmask\'s editor-side tier (``bgmask.host``), copied here by the installer."""\n'
+# Where a plug-in's copy of the host tier goes, inside the plug-in's folder.
+VENDORED_HOST = Path("vendor", "bgmask", "host")
 GIMP_NAME = "bgmask-gimp"
 KRITA_NAME = "bgmask_krita"
 
@@ -34,9 +36,12 @@ def _copy_tree(src: Path, dest: Path, written: list[Path]) -> None:
             _copy(path, dest / path.relative_to(src), written)
 
 
-def _vendor(dest: Path, written: list[Path]) -> None:
-    for name in VENDORED:
-        _copy(CORE / name, dest / "bgmask" / name, written)
+def _vendor(plugin_dir: Path, written: list[Path]) -> None:
+    host = plugin_dir / VENDORED_HOST
+    host.mkdir(parents=True, exist_ok=True)
+    (host.parent / "__init__.py").write_text(VENDOR_INIT, encoding="utf-8")
+    written.append(host.parent / "__init__.py")
+    _copy_tree(HOST_TIER, host, written)
 
 
 def stage_gimp(plugins_dir: Path) -> list[Path]:
@@ -44,7 +49,7 @@ def stage_gimp(plugins_dir: Path) -> list[Path]:
     written: list[Path] = []
     target = plugins_dir / GIMP_NAME
     _copy_tree(PLUGINS / "gimp" / GIMP_NAME, target, written)
-    _vendor(target / "vendor", written)
+    _vendor(target, written)
     entry = target / f"{GIMP_NAME}.py"
     entry.chmod(entry.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return written
@@ -56,5 +61,5 @@ def stage_krita(pykrita_dir: Path) -> list[Path]:
     source = PLUGINS / "krita"
     _copy_tree(source / KRITA_NAME, pykrita_dir / KRITA_NAME, written)
     _copy(source / f"{KRITA_NAME}.desktop", pykrita_dir / f"{KRITA_NAME}.desktop", written)
-    _vendor(pykrita_dir / KRITA_NAME / "vendor", written)
+    _vendor(pykrita_dir / KRITA_NAME, written)
     return written

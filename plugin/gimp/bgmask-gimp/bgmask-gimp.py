@@ -11,26 +11,29 @@ Sections: imports, registration, dialog, run (read, mask, write), error reportin
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, cast
 
 import bgmask_vendor  # noqa: F401  (puts the vendored bgmask on sys.path, before it is imported)
 import gi
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
-from bgmask import __version__  # noqa: E402
-from bgmask.adapter import (  # noqa: E402
+from bgmask.host.catalogue import CATALOGUE, DEFAULT_MODEL  # noqa: E402
+from bgmask.host.job import (  # noqa: E402
+    COPY_SUFFIX,
     EXISTING,
+    NO_LAYER,
     OUTPUTS,
     QUALITIES,
+    SETTING_NAMES,
     JobSettings,
+    LayerInput,
     PhaseTimer,
-    layer_progress,
-    start_client,
+    click_client,
+    failure_message,
+    mask_layers,
 )
-from bgmask.catalogue import CATALOGUE, DEFAULT_MODEL  # noqa: E402
-from bgmask.client import WorkerClient  # noqa: E402
-from bgmask.errors import BgmaskError  # noqa: E402
+from bgmask.host.version import VERSION  # noqa: E402
 from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 
 PROCEDURE = "python-fu-bgmask-remove-background"
@@ -105,8 +108,7 @@ def ask_settings(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> boo
 
 
 def settings_from(config: Gimp.ProcedureConfig) -> JobSettings:
-    return JobSettings(**{name: config.get_property(name) for name in
-                          ("model", "refine", "quality", "invert", "existing", "output")})
+    return JobSettings.from_mapping({name: config.get_property(name) for name in SETTING_NAMES})
 
 
 # -- run ------------------------------------------------------------------------------------
@@ -114,10 +116,9 @@ def settings_from(config: Gimp.ProcedureConfig) -> JobSettings:
 def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         drawables: list[Gimp.Drawable], config: Gimp.ProcedureConfig,
         data: Any) -> Gimp.ValueArray:
-    layers = [d for d in drawables if isinstance(d, Gimp.Layer) and not d.is_layer_mask()]
+    layers = target_layers(drawables)
     if not layers:
-        return failure(procedure, "Select one or more layers: bgmask masks layers, not "
-                                  "channels or masks.")
+        return failure(procedure, NO_LAYER)
     if run_mode == Gimp.RunMode.INTERACTIVE and not ask_settings(procedure, config):
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
     timer = PhaseTimer()
@@ -126,22 +127,37 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         Gimp.progress_init("Removing background...")
         # Every mask is computed before the image is touched: a failure leaves it as it was.
         # The per-user background worker keeps the model loaded between clicks.
-        with start_client() as client:
+        with click_client() as client:
             timer.lap("connect")
-            masks = [predict(client, layer, settings, index, len(layers), timer)
-                     for index, layer in enumerate(layers)]
-        write_all(image, layers, masks, settings)
+            replies = mask_layers(client, len(layers),
+                                  lambda index: read_layer(layers[index], settings),
+                                  settings, report_progress, timer)
+        write_all(image, layers, [reply.mask for reply in replies], settings)
         timer.lap("write")
         timer.save()
-    except BgmaskError as exc:
-        return failure(procedure, str(exc))
-    except MemoryError:
-        return failure(procedure, "Out of memory while masking: close other images or "
-                                  "programs, or mask a smaller layer.")
+    except Exception as exc:  # noqa: BLE001 (the user reads a message, never a traceback)
+        return failure(procedure, failure_message(exc))
     finally:
         Gimp.progress_end()
     Gimp.displays_flush()
     return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+
+def target_layers(drawables: list[Gimp.Drawable]) -> list[Gimp.Layer]:
+    """The layers to mask. A layer mask stands for its layer: GIMP hands the plug-in the mask
+    while it is being edited, as it is once added (by bgmask's last click, say)."""
+    layers: list[Gimp.Layer] = []
+    for drawable in drawables:
+        layer = Gimp.Layer.from_mask(cast("Gimp.LayerMask", drawable)) \
+            if drawable.is_layer_mask() else drawable
+        if isinstance(layer, Gimp.Layer) and layer not in layers:
+            layers.append(layer)
+    return layers
+
+
+def report_progress(fraction: float, text: str) -> None:
+    Gimp.progress_set_text(f"Removing background: {text}")
+    Gimp.progress_update(fraction)
 
 
 def pixel_format(layer: Gimp.Layer) -> tuple[str, str]:
@@ -169,29 +185,16 @@ def read(drawable: Gimp.Drawable, babl_format: str) -> bytearray:
     return pixels
 
 
-def predict(client: WorkerClient, layer: Gimp.Layer, settings: JobSettings,
-            index: int, count: int, timer: PhaseTimer) -> bytes:
-    """The layer's mask at the layer's own size, from the layer's own pixels."""
+def read_layer(layer: Gimp.Layer, settings: JobSettings) -> LayerInput:
+    """The layer at its own size, from its own pixels, with its mask where the job combines
+    it. Never a copy scaled by GEGL: its scaled reads return zeros in plug-ins of GIMP 3.0
+    and 3.2 (an empty mask on every big layer), and even where they work, u2netp's mask
+    moves by several levels for input changes of a fraction of a level."""
     babl_format, worker_format = pixel_format(layer)
-    width, height = layer.get_width(), layer.get_height()
-    base = None
     old = layer.get_mask()
-    if old is not None and settings.existing == "intersect" and settings.output != "selection":
-        base = read(old, MASK_FORMAT)
-    Gimp.progress_set_text(f"Removing background: {layer.get_name()}")
-    # The whole layer at full size, never a copy scaled by GEGL: its scaled reads return
-    # zeros in plug-ins of GIMP 3.0 and 3.2 (an empty mask on every big layer), and even
-    # where they work, u2netp's mask moves by several levels for input changes of a fraction
-    # of a level, so only the layer's own pixels give the mask the core computes for them.
-    pixels = read(layer, babl_format)
-    timer.lap("read")
-    reply = client.mask(pixels, width, height, worker_format,
-                        model=settings.model, options=settings.worker_options(),
-                        progress=layer_progress(index, count, Gimp.progress_update),
-                        base_mask=base)
-    Gimp.progress_update((index + 1) / count)
-    timer.lap("worker")
-    return reply.mask
+    base = read(old, MASK_FORMAT) if old is not None and settings.combines_existing else None
+    return LayerInput(layer.get_name(), read(layer, babl_format), layer.get_width(),
+                      layer.get_height(), worker_format, bytes(base) if base else None)
 
 
 def write_all(image: Gimp.Image, layers: list[Gimp.Layer], masks: list[bytes],
@@ -201,20 +204,20 @@ def write_all(image: Gimp.Image, layers: list[Gimp.Layer], masks: list[bytes],
         for number, (layer, mask) in enumerate(zip(layers, masks, strict=True)):
             if settings.output == "layer":
                 copy = layer.copy()
-                copy.set_name(f"{layer.get_name()} (bgmask)")
+                copy.set_name(layer.get_name() + COPY_SUFFIX)
                 image.insert_layer(copy, layer.get_parent(), image.get_item_position(layer))
                 set_mask(copy, mask)
             elif settings.output == "selection":
-                # A layer mask turned into a selection honours the layer's offsets.
+                # A layer mask turned into a selection honours the layer's offsets. GIMP
+                # refuses to add back a mask once removed: the old one returns as a copy.
                 had = layer.get_mask()
-                if had is not None:
-                    layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
+                old = bytes(read(had, MASK_FORMAT)) if had is not None else None
                 temporary = set_mask(layer, mask)
                 op = Gimp.ChannelOps.REPLACE if number == 0 else Gimp.ChannelOps.ADD
                 image.select_item(op, temporary)
                 layer.remove_mask(Gimp.MaskApplyMode.DISCARD)
-                if had is not None:
-                    layer.add_mask(had)
+                if old is not None:
+                    set_mask(layer, old)
             else:
                 set_mask(layer, mask)
     finally:
@@ -241,7 +244,7 @@ def set_mask(layer: Gimp.Layer, mask: bytes) -> Gimp.LayerMask:
 
 def failure(procedure: Gimp.Procedure, message: str) -> Gimp.ValueArray:
     """An execution error GIMP shows to the user (and returns to a calling script)."""
-    text = f"bgmask {__version__}: {message}"
+    text = f"bgmask {VERSION}: {message}"
     return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR,
                                        GLib.Error.new_literal(GLib.quark_from_string("bgmask"),
                                                               text, 0))

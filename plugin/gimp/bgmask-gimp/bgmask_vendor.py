@@ -1,8 +1,8 @@
-"""Makes the stdlib-only part of bgmask importable inside GIMP's Python.
+"""Makes bgmask's editor-side tier importable inside GIMP's Python.
 
-The installer copies bgmask's client, protocol, errors, catalogue and adapter modules into
-``vendor/bgmask`` beside this file, so the plug-in never imports onnxruntime or numpy and does
-not depend on which Python GIMP bundles.
+The installer copies ``bgmask.host`` (standard library only) into ``vendor/bgmask/host``
+beside this file, so the plug-in never imports onnxruntime or numpy and does not depend on
+which Python GIMP bundles.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bgmask.adapter import EXISTING, OUTPUTS, QUALITIES, JobSettings
-from bgmask.catalogue import CATALOGUE
+from bgmask.host.catalogue import CATALOGUE
+from bgmask.host.job import EXISTING, OUTPUTS, QUALITIES, SETTING_NAMES, JobSettings
 from krita import DockWidget
 from PyQt5.QtWidgets import (
     QCheckBox,
@@ -85,10 +85,10 @@ class BgmaskDocker(DockWidget):
         pass
 
     def settings(self) -> JobSettings:
-        return JobSettings(model=self.model.currentData(), refine=self.refine.isChecked(),
-                           quality=self.quality.currentData(), invert=self.invert.isChecked(),
-                           existing=self.existing.currentData(),
-                           output=self.output.currentData())
+        widgets = {name: getattr(self, name) for name in SETTING_NAMES}
+        return JobSettings.from_mapping({
+            name: w.isChecked() if isinstance(w, QCheckBox) else w.currentData()
+            for name, w in widgets.items()})
 
     def remove_background(self) -> None:
         settings = self.settings()

@@ -29,7 +29,7 @@ def refuse(reason: str) -> None:
         try:
             from PyQt5.QtWidgets import QMessageBox
         except ImportError:  # Krita 6 ships PyQt6
-            from PyQt6.QtWidgets import QMessageBox  # type: ignore[no-redef]
+            from PyQt6.QtWidgets import QMessageBox  # type: ignore[assignment]
 
         window = Krita.instance().activeWindow()
         QMessageBox.warning(window.qwindow() if window else None, "bgmask", reason)

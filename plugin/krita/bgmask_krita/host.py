@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bgmask.errors import BgmaskError
+from bgmask.host.errors import BgmaskError
+from bgmask.host.job import COPY_SUFFIX, MASK_NAME, LayerInput
 from krita import Document, Krita, Node, Selection
 
 SRGB_PROFILE = "sRGB-elle-V2-srgbtrc.icc"
@@ -29,15 +30,12 @@ LINEAR_MARKERS = ("g10", "linear")
 
 @dataclass
 class LayerPixels:
+    """A layer's pixels as sent to the worker, and where in the image they came from."""
+
     node: Node
-    name: str
     x: int
     y: int
-    width: int
-    height: int
-    data: bytes
-    fmt: str
-    base_mask: bytes | None  # the existing transparency mask, to intersect with
+    sent: LayerInput
 
 
 def target_layers(doc: Document) -> list[Node]:
@@ -45,8 +43,8 @@ def target_layers(doc: Document) -> list[Node]:
     window = Krita.instance().activeWindow()
     view = window.activeView() if window else None
     nodes = list(view.selectedNodes()) if view is not None and view.document() == doc else []
-    if not nodes and doc.activeNode() is not None:
-        nodes = [doc.activeNode()]
+    if not nodes and (active := doc.activeNode()) is not None:
+        nodes = [active]
     layers: list[Node] = []
     for node in nodes:
         if node.type() in MASK_TYPES:
@@ -88,7 +86,7 @@ def read_layer(node: Node, intersect: bool) -> LayerPixels:
     old = transparency_masks(node)
     if intersect and old:
         base = bytes(old[-1].pixelData(x, y, w, h))
-    return LayerPixels(node, node.name(), x, y, w, h, data, fmt, base)
+    return LayerPixels(node, x, y, LayerInput(node.name(), data, w, h, fmt, base))
 
 
 def add_transparency_mask(doc: Document, node: Node, name: str) -> Node:
@@ -157,7 +155,7 @@ def write_mask(doc: Document, pixels: LayerPixels, mask: bytes, output: str,
     """Puts one layer's mask where ``output`` says; returns the selection built so far."""
     if output == "selection":
         part = Selection()
-        part.setPixelData(mask, pixels.x, pixels.y, pixels.width, pixels.height)
+        part.setPixelData(mask, pixels.x, pixels.y, pixels.sent.width, pixels.sent.height)
         if selection is None:
             return part
         selection.add(part)
@@ -165,11 +163,11 @@ def write_mask(doc: Document, pixels: LayerPixels, mask: bytes, output: str,
     target = pixels.node
     if output == "layer":
         target = pixels.node.duplicate()
-        target.setName(f"{pixels.node.name()} (bgmask)")
+        target.setName(pixels.node.name() + COPY_SUFFIX)
         pixels.node.parentNode().addChildNode(target, pixels.node)
     old = transparency_masks(target)
     if old:  # the mask we replace or intersected with (the last one, as read_layer took)
         remove_node(doc, old[-1])
-    new = add_transparency_mask(doc, target, "bgmask")
-    new.setPixelData(mask, pixels.x, pixels.y, pixels.width, pixels.height)
+    new = add_transparency_mask(doc, target, MASK_NAME)
+    new.setPixelData(mask, pixels.x, pixels.y, pixels.sent.width, pixels.sent.height)
     return selection

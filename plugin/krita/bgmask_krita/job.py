@@ -6,8 +6,15 @@ from __future__ import annotations
 import threading
 import time
 
-from bgmask.adapter import JobSettings, PhaseTimer, layer_progress
-from bgmask.errors import BgmaskError
+from bgmask.host.errors import BgmaskError
+from bgmask.host.job import (
+    CLOSED,
+    NO_LAYER,
+    JobSettings,
+    PhaseTimer,
+    done_message,
+    failure_message,
+)
 from krita import Krita
 from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
 
@@ -52,45 +59,28 @@ class MaskJob(QObject):
         self.doc = doc
         self.layers = host.target_layers(doc)
         if not self.layers:
-            self._finish(False, "Select a layer: bgmask masks paint and group layers.")
+            self._finish(False, NO_LAYER)
             return
         try:
-            intersect = self.settings.existing == "intersect" and \
-                self.settings.output != "selection"
-            self.inputs = [host.read_layer(layer, intersect) for layer in self.layers]
-        except BgmaskError as exc:
-            self._finish(False, str(exc))
-            return
-        except MemoryError:
-            self._finish(False, "Out of memory while reading the layer: close other "
-                                "documents or programs and try again.")
+            self.inputs = [host.read_layer(layer, self.settings.combines_existing)
+                           for layer in self.layers]
+        except (BgmaskError, MemoryError) as exc:
+            self._finish(False, failure_message(exc))
             return
         self.timer.lap("read")
         self.progressed.emit(0.0, "starting bgmask...")
         threading.Thread(target=self._wait_for_worker, name="bgmask-job", daemon=True).start()
 
     def _wait_for_worker(self) -> None:
+        # No Krita call here: this is not the UI thread (signals carry the results over).
         try:
-            masks = []
-            count = len(self.inputs)
-            for index, pixels in enumerate(self.inputs):
-                # No Krita call here: this is not the UI thread.
-                def report(fraction: float, name: str = pixels.name) -> None:
-                    self.progressed.emit(fraction, f"masking {name}...")
-
-                reply = self.session.mask(
-                    pixels.data, pixels.width, pixels.height, pixels.fmt, self.settings,
-                    layer_progress(index, count, report), pixels.base_mask)
-                self.provider, self.notice = reply.provider, reply.notice
-                masks.append(reply.mask)
-            self._replied.emit(masks, None)
-        except BgmaskError as exc:
-            self._replied.emit(None, str(exc))
-        except MemoryError:
-            self._replied.emit(None, "Out of memory while masking: close other documents or "
-                                     "programs, or mask a smaller layer.")
+            replies = self.session.masks([p.sent for p in self.inputs], self.settings,
+                                         self.progressed.emit)
+            if replies:
+                self.provider, self.notice = replies[-1].provider, replies[-1].notice
+            self._replied.emit([r.mask for r in replies], None)
         except Exception as exc:  # noqa: BLE001 (a bug must never take Krita down)
-            self._replied.emit(None, f"internal error in bgmask: {exc!r}")
+            self._replied.emit(None, failure_message(exc))
 
     def _apply(self, masks: list[bytes] | None, error: str | None) -> None:
         self.timer.lap("worker")
@@ -98,7 +88,7 @@ class MaskJob(QObject):
             self._finish(False, error or "bgmask failed")
             return
         if self.doc not in Krita.instance().documents():
-            self._finish(False, "The document was closed before its mask was ready.")
+            self._finish(False, CLOSED)
             return
         self._write_when_in_front(masks, FRONT_TRIES)
 
@@ -141,11 +131,7 @@ class MaskJob(QObject):
         self.timer.lap("write")
         self.timer.save()
         seconds = time.perf_counter() - self._started
-        plural = "s" if len(masks) != 1 else ""
-        message = f"done: {len(masks)} layer{plural} in {seconds:.1f} s"
-        if self.notice:
-            message += f" ({self.notice})"
-        self._finish(True, message)
+        self._finish(True, done_message(len(masks), seconds, self.notice))
 
     def _finish(self, ok: bool, message: str) -> None:
         self.finished.emit(JobResult(ok, message, self.provider, dict(self.timer.phases)))

@@ -5,51 +5,40 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
 
-from bgmask.adapter import JobSettings, new_client
-from bgmask.client import MaskReply, ProgressHandler, WorkerClient
-from bgmask.errors import UsageError
+from bgmask.host.client import MaskReply, WorkerClient
+from bgmask.host.job import JobSettings, LayerInput, mask_layers, session_client
 from krita import Krita
 
 GROUP = "bgmask"
-BOOLEAN = {"refine", "invert"}
 
 
 def load_settings() -> JobSettings:
     app = Krita.instance()
-    values: dict[str, object] = {}
-    for key, default in asdict(JobSettings()).items():
-        text = app.readSetting(GROUP, key, str(default))
-        values[key] = (text == "True") if key in BOOLEAN else text
-    try:
-        return JobSettings(**values)  # type: ignore[arg-type]
-    except UsageError:  # settings of another version: start from the defaults
-        return JobSettings()
+    return JobSettings.saved(lambda key, default: app.readSetting(GROUP, key, default))
 
 
 def save_settings(settings: JobSettings) -> None:
-    for key, value in asdict(settings).items():
-        Krita.instance().writeSetting(GROUP, key, str(value))
+    for key, value in settings.as_text().items():
+        Krita.instance().writeSetting(GROUP, key, value)
 
 
 class WorkerSession:
-    """One worker per Krita session; requests are serialised (one job at a time)."""
+    """One worker per Krita session; jobs are served one after the other."""
 
-    def __init__(self, factory: Callable[[], WorkerClient] = new_client) -> None:
+    def __init__(self, factory: Callable[[], WorkerClient] = session_client) -> None:
         self._factory = factory
         self._client: WorkerClient | None = None
         self._lock = threading.Lock()
 
-    def mask(self, data: bytes, width: int, height: int, fmt: str, settings: JobSettings,
-             progress: ProgressHandler, base_mask: bytes | None) -> MaskReply:
+    def masks(self, inputs: list[LayerInput], settings: JobSettings,
+              report: Callable[[float, str], None]) -> list[MaskReply]:
         with self._lock:
             if self._client is None:
                 self._client = self._factory()
             # A worker that died since the last click is restarted by the client itself.
-            return self._client.mask(data, width, height, fmt, model=settings.model,
-                                     options=settings.worker_options(), progress=progress,
-                                     base_mask=base_mask)
+            return mask_layers(self._client, len(inputs), inputs.__getitem__, settings,
+                               report)
 
     def close(self) -> None:
         with self._lock:

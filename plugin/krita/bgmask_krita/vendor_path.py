@@ -1,7 +1,8 @@
-"""Makes the stdlib-only part of bgmask, copied into ``vendor/`` by the installer, importable.
+"""Makes bgmask's editor-side tier, copied into ``vendor/bgmask/host`` by the installer,
+importable.
 
-Krita's Python cannot import onnxruntime or numpy: the plug-in only needs bgmask's client,
-protocol, errors, catalogue and adapter modules, and runs the network in bgmask's worker.
+Krita's Python cannot import onnxruntime or numpy: the plug-in only needs ``bgmask.host``
+(standard library only), and runs the network in bgmask's worker.
 """
 
 from __future__ import annotations

@@ -8,39 +8,33 @@ and the stdlib-only installer writes the same file, so both compute the folder t
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import WorkerError
+from .settings import PYTHON, Settings
 
 CONFIG_NAME = "adapters.json"
-# Variables of the editor's own Python that would break a different interpreter started from it.
-_FOREIGN_PYTHON_VARS = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "VIRTUAL_ENV",
-                        "PYTHONEXECUTABLE", "__PYVENV_LAUNCHER__")
 
 
-def config_dir(env: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
+def config_dir(settings: Settings, platform: str | None = None) -> Path:
     """bgmask's per-user config folder (the same place platformdirs gives the core)."""
-    env = os.environ if env is None else env
     platform = platform or sys.platform
-    home = Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
+    home = settings.home
     if platform.startswith("win"):
-        base = env.get("LOCALAPPDATA") or str(home / "AppData" / "Local")
-        return Path(base) / "bgmask"
+        return (settings.local_app_data or home / "AppData" / "Local") / "bgmask"
     if platform == "darwin":
         return home / "Library" / "Application Support" / "bgmask"
-    return Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "bgmask"
+    return (settings.xdg_config_home or home / ".config") / "bgmask"
 
 
-def config_path(env: Mapping[str, str] | None = None, platform: str | None = None) -> Path:
-    return config_dir(env, platform) / CONFIG_NAME
+def config_path(settings: Settings, platform: str | None = None) -> Path:
+    return config_dir(settings, platform) / CONFIG_NAME
 
 
-def read_config(env: Mapping[str, str] | None = None) -> dict[str, object]:
+def read_config(settings: Settings) -> dict[str, object]:
     """The installer's record, or {} when there is none; a damaged file is an error."""
-    path = config_path(env)
+    path = config_path(settings)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -52,23 +46,16 @@ def read_config(env: Mapping[str, str] | None = None) -> dict[str, object]:
     return data
 
 
-def worker_python(env: Mapping[str, str] | None = None) -> str:
+def worker_python(settings: Settings) -> str:
     """The interpreter of bgmask's environment: ``$BGMASK_PYTHON``, else the installer's record."""
-    env = os.environ if env is None else env
-    python = env.get("BGMASK_PYTHON") or read_config(env).get("python")
+    python = settings.python or read_config(settings).get("python")
     if not python:
         raise WorkerError(
             "bgmask's worker is not installed: run the bgmask installer "
-            f"(it writes {config_path(env)}), or set BGMASK_PYTHON to the Python of an "
+            f"(it writes {config_path(settings)}), or set {PYTHON} to the Python of an "
             "environment where bgmask is installed.")
     if not Path(str(python)).is_file():
         raise WorkerError(
             f"bgmask's Python {python} does not exist any more: run the bgmask installer again, "
-            "or set BGMASK_PYTHON to the Python of an environment where bgmask is installed.")
+            f"or set {PYTHON} to the Python of an environment where bgmask is installed.")
     return str(python)
-
-
-def worker_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The editor's environment without the variables that tie Python to the editor's own."""
-    env = os.environ if env is None else env
-    return {k: v for k, v in env.items() if k not in _FOREIGN_PYTHON_VARS}

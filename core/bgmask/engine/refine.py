@@ -8,6 +8,8 @@ caller's luma and the output, never a float copy of the whole image.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PIL import Image
 
@@ -42,7 +44,8 @@ def guided_coefficients(guide: np.ndarray, p: np.ndarray, r: int,
 
 
 def upsample_to_uint8(planes: list[np.ndarray], width: int, height: int,
-                      combine, out: np.ndarray) -> None:  # noqa: ANN001 (a small callable)
+                      combine: Callable[[list[np.ndarray], int, int], np.ndarray],
+                      out: np.ndarray) -> None:
     """Bilinear-upsample float planes to (height, width) strip by strip; ``combine(rows,
     y0, y1)`` turns the upsampled planes of rows y0..y1 into values in [0, 1]."""
     h_lo, w_lo = planes[0].shape

@@ -1,5 +1,5 @@
-"""``python -m bgmask.worker``: a long-lived process that keeps models loaded and answers
-mask requests on stdin/stdout in the framing of ``bgmask.protocol``.
+"""What a worker does with one stream of requests: checks each frame, masks, and answers in
+the framing of ``bgmask.host.protocol`` (on stdin/stdout, or one socket connection).
 
 stdout carries frames only: anything else that would print there is sent to stderr.
 A request that fails gets an error reply and the worker keeps serving; a stream that has lost
@@ -8,7 +8,6 @@ its framing cannot be trusted again, so the worker answers once and exits.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hmac
 import os
@@ -21,17 +20,17 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image
 
-from . import __version__
-from .errors import (
+from ..engine.pipeline import Masker, MaskOptions
+from ..engine.runtime import RuntimeOptions, available_providers
+from ..host.catalogue import DEFAULT_MODEL
+from ..host.errors import (
     AuthenticationError,
     BgmaskError,
     MalformedRequestError,
     ProtocolError,
     UsageError,
-    WorkerError,
 )
-from .pipeline import Masker, MaskOptions
-from .protocol import (
+from ..host.protocol import (
     MAX_HELLO,
     MAX_PAYLOAD,
     PROTOCOL_VERSION,
@@ -43,13 +42,13 @@ from .protocol import (
     skip_payload,
     write_frame,
 )
-from .runtime import RuntimeOptions, available_providers
+from ..host.version import VERSION as __version__
 
 OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "refine": (bool,), "quality": (str,), "threshold": (float, int, type(None)),
     "invert": (bool,), "contrast": (float, int),
 }
-DTYPES = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<f4")}
+DTYPES: dict[int, np.dtype] = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<f4")}
 MAX_MESSAGE = 2000  # characters of an error message sent back
 
 
@@ -284,7 +283,7 @@ class Worker:
             extra = f" and {base} of base mask" if base else ""
             raise MalformedRequestError(f"{width}x{height} {fmt} needs {pixels} bytes of pixels"
                                         f"{extra}, {size - base} were sent")
-        model = header.get("model") or "u2netp"
+        model = header.get("model") or DEFAULT_MODEL
         if not isinstance(model, str):
             raise UsageError("model must be a string")
         return width, height, fmt, out, options, model  # type: ignore[return-value]
@@ -315,40 +314,4 @@ class Worker:
             np.minimum(mask, base_mask.reshape(mask.shape), out=mask)
         self.send({"type": "mask", "id": request_id, "width": out_w, "height": out_h,
                    "provider": masker.provider, "notice": masker.notice},
-                  memoryview(mask).cast("B"))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bgmask.worker", description=__doc__)
-    parser.add_argument("--threads", type=int, default=0, help="inference threads (0: auto)")
-    parser.add_argument("--providers", default=None,
-                        help="comma-separated execution providers, e.g. cuda,cpu")
-    parser.add_argument("--socket", default=None, metavar="PATH",
-                        help="serve this user's clients on a Unix socket in the background")
-    parser.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
-                        help="with --socket: exit after this long without requests "
-                             "(default $BGMASK_WORKER_IDLE or 900)")
-    args = parser.parse_args(argv)
-    providers = tuple(args.providers.split(",")) if args.providers else None
-    try:
-        runtime = RuntimeOptions(providers, args.threads)
-    except UsageError as exc:
-        parser.error(str(exc))
-    if args.socket:
-        from .worker_socket import serve_socket
-
-        try:
-            return serve_socket(args.socket, runtime, args.idle_timeout)
-        except WorkerError as exc:
-            print(f"bgmask worker: {exc}", file=sys.stderr)
-            return 2
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    sys.stdout = sys.stderr  # a stray print must never corrupt the frame stream
-    try:
-        return Worker(stdin, stdout, runtime).serve()
-    except (BrokenPipeError, KeyboardInterrupt):
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+                  mask.data.cast("B"))

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..host.catalogue import DEFAULT_MODEL, InputSpec, get_record
+from ..host.errors import UsageError
 from .box import Box, check_inside, crop_source, source_size, validate_box
 from .calibration import centre_on_split
-from .catalogue import DEFAULT_MODEL, InputSpec, get_record
 from .download import ProgressCallback
-from .errors import UsageError
 from .fusion import best_probability
 from .images import PreparedImage, prepare_array, prepare_file, prepare_image
 from .refine import guided_coefficients, upsample_to_uint8, upsample_uint8
@@ -110,7 +110,8 @@ class Masker:
         options = options or MaskOptions()
         if options.box is not None:
             return self._mask_box(source, options, size)
-        need_luma, side = options.refine, self.session.spec.size
+        need_luma = options.refine
+        side: int | None = self.session.spec.size
         if options.quality == "best":
             side = None  # the working view: the subject zoom crops it
         if isinstance(source, (str, Path)):

@@ -13,8 +13,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..host.errors import ImageError, OutputError
 from .decontaminate import foreground_colours
-from .errors import ImageError, OutputError
 from .images import alpha_of, open_source, to_rgb8
 from .safewrite import write_file
 

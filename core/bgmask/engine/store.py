@@ -27,23 +27,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from ..host.catalogue import ModelRecord, Source
+from ..host.errors import DiskFullError, DownloadError, ModelIntegrityError, ModelUnavailableError
+from ..host.settings import MODEL_DIR, Settings
 from . import download
-from .catalogue import ModelRecord, Source
 from .download import ProgressCallback
-from .errors import DiskFullError, DownloadError, ModelIntegrityError, ModelUnavailableError
 
-STORE_ENV = "BGMASK_MODEL_DIR"
-# A base URL tried before the catalogue's own sources (an internal mirror, or tests).
-MIRROR_ENV = "BGMASK_MODEL_MIRROR"
 MEMO_NAME = "verified.json"
 # verified.json holds a few lines per model; anything much larger is not ours.
 MEMO_MAX_BYTES = 1 << 20
 
 
 def default_store_dir() -> Path:
-    override = os.environ.get(STORE_ENV)
-    if override:
-        return Path(override).expanduser()
+    override = Settings.read().model_dir
+    if override is not None:
+        return override
     import platformdirs  # deferred: only the store needs it
 
     return Path(platformdirs.user_data_dir("bgmask", appauthor=False)) / "models"
@@ -160,7 +158,8 @@ class ModelStore:
     # -- obtaining ------------------------------------------------------------------------
 
     def sources(self, record: ModelRecord) -> list[Source]:
-        mirror = os.environ.get(MIRROR_ENV)
+        # A base URL tried before the catalogue's own (an internal mirror, or tests).
+        mirror = Settings.read().model_mirror
         first = [Source("url", mirror.rstrip("/") + "/" + record.file_name)] if mirror else []
         return first + list(record.sources)
 
@@ -251,7 +250,7 @@ class ModelStore:
             where = f": {exc.filename}" if exc.filename else ""
             raise ModelUnavailableError(
                 f"cannot write the model {record.name} into {self.root} "
-                f"({exc.strerror or exc}{where}): set {STORE_ENV} to a folder you can write to, "
+                f"({exc.strerror or exc}{where}): set {MODEL_DIR} to a folder you can write to, "
                 f"or put {record.file_name} there by hand"
             ) from None
         with handle, _locked(handle):

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from .errors import ImageError, MalformedRequestError, ProtocolError
 
@@ -103,8 +103,8 @@ def expected_payload(width: Any, height: Any, fmt: str) -> int:
     return width * height * channels * sample
 
 
-def write_frame(stream: BinaryIO, header: dict[str, Any],
-                payload: bytes | memoryview = b"") -> None:
+def write_frame(stream: IO[bytes], header: dict[str, Any],
+                payload: bytes | bytearray | memoryview = b"") -> None:
     head = json.dumps(header, separators=(",", ":")).encode("utf-8")
     if len(head) > MAX_HEADER:
         raise ProtocolError(f"header of {len(head)} bytes exceeds {MAX_HEADER}")
@@ -117,7 +117,7 @@ def write_frame(stream: BinaryIO, header: dict[str, Any],
     stream.flush()
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytearray | None:
+def _read_exact(stream: IO[bytes], n: int) -> bytearray | None:
     """n bytes, or None on a clean end-of-file before the first byte. Read straight into one
     buffer (a 12 MP layer is tens of megabytes, and every extra copy shows in the click time)
     that grows only as bytes arrive: a claimed length alone never allocates."""
@@ -136,7 +136,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytearray | None:
     return buffer
 
 
-def skip_payload(stream: BinaryIO, n: int) -> None:
+def skip_payload(stream: IO[bytes], n: int) -> None:
     """Reads and drops n bytes in small pieces: a refused frame's payload is never held."""
     scratch = bytearray(min(n, 1 << 16))
     left = n
@@ -148,7 +148,7 @@ def skip_payload(stream: BinaryIO, n: int) -> None:
             left -= count
 
 
-def read_head(stream: BinaryIO, max_payload: int = MAX_PAYLOAD, max_header: int = MAX_HEADER
+def read_head(stream: IO[bytes], max_payload: int = MAX_PAYLOAD, max_header: int = MAX_HEADER
               ) -> tuple[dict[str, Any], int] | None:
     """The next frame's (header, payload length), its payload still unread; None at a clean
     end-of-file between frames. A header that is not a JSON object raises
@@ -177,14 +177,14 @@ def read_head(stream: BinaryIO, max_payload: int = MAX_PAYLOAD, max_header: int 
     return header, plen
 
 
-def read_payload(stream: BinaryIO, n: int) -> bytearray:
+def read_payload(stream: IO[bytes], n: int) -> bytearray:
     payload = _read_exact(stream, n)
     if payload is None and n:
         raise ProtocolError("stream ended inside a frame")
     return payload or bytearray()
 
 
-def read_frame(stream: BinaryIO, max_payload: int = MAX_PAYLOAD,
+def read_frame(stream: IO[bytes], max_payload: int = MAX_PAYLOAD,
                max_header: int = MAX_HEADER) -> tuple[dict[str, Any], bytearray] | None:
     """The next (header, payload), or None at a clean end-of-file between frames."""
     head = read_head(stream, max_payload, max_header)

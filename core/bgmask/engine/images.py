@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from ..host.errors import ImageError
 
 # Largest side of the working picture the network input and the guide coefficients come from.
 WORK_SIDE = 1024
@@ -133,7 +133,7 @@ def _open_regular(path: Path) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def _stored_bits(image: Image.Image) -> int:
+def _stored_bits(image: ImageFile.ImageFile) -> int:
     """Bits per channel in the file, read from the decoder's raw mode before decoding (Pillow
     itself reduces 16-bit colour to 8 bits on load)."""
     if image.mode == "F" or image.mode.startswith("I;32") or image.mode == "I":
@@ -144,7 +144,7 @@ def _stored_bits(image: Image.Image) -> int:
     return 16 if any(";16" in r for r in _raw_modes(image)) else 8
 
 
-def _raw_modes(image: Image.Image) -> list[str]:
+def _raw_modes(image: ImageFile.ImageFile) -> list[str]:
     modes = []
     for tile in image.tile:
         args = tile.args

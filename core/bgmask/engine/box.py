@@ -8,12 +8,16 @@ and an editor's selection can all give one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import ImageError, UsageError
+from ..host.errors import ImageError, UsageError
 from .images import damaged, open_image, upright_size
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 Box = tuple[int, int, int, int]
 
@@ -28,7 +32,7 @@ def parse_box(text: str) -> Box:
     if len(values) != 4:
         raise UsageError(f"--box takes X,Y,W,H in whole pixels (e.g. 120,40,300,420), "
                          f"not {text!r}")
-    return values  # type: ignore[return-value]
+    return values
 
 
 def validate_box(box: object) -> Box:
@@ -58,7 +62,7 @@ def source_size(source: object) -> tuple[int, int]:
         return upright_size(source)
     if isinstance(source, Image.Image):
         return source.size
-    shape = np.shape(source)
+    shape = np.shape(cast("ArrayLike", source))  # an array, or anything numpy reads as one
     if len(shape) < 2:
         raise ImageError(f"an image array must be HxW or HxWxC, not {shape}")
     return shape[1], shape[0]

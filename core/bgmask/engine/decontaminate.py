@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-# Longest side of the reduced copy the local means come from.
-WORK_SIDE = 1024
+# The local means come from a reduced copy at most this long a side (the network's working view).
+from .images import WORK_SIDE
+
 # Blur radii of the two passes, as fractions of the reduced copy's longer side: a wide pass
 # that reaches colours far from the band, then a narrow one for local colour (measured on
 # alphamatting_lowres: narrower second passes did better, docs/benchmarks.md).

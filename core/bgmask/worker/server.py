@@ -1,6 +1,6 @@
 """The per-user background worker's server side: ``python -m bgmask.worker --socket PATH``.
 
-Listens on a Unix socket (0600, in the 0700 folder ``bgmask.sharedworker`` prepared), accepts
+Listens on a Unix socket (0600, in the 0700 folder ``bgmask.host.runtime_folder`` prepared), accepts
 only peers of this user, authenticates each connection with the secret file beside the socket,
 serves each connection on its own thread with the worker's request loop (models loaded once,
 one inference at a time), and exits after an idle time or when a newer client asks it to.
@@ -22,10 +22,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ProtocolError, WorkerError
-from .runtime import RuntimeOptions, available_providers
-from .sharedworker import SECRET_NAME, check_private, peer_cred, read_secret
-from .worker import Worker
+from ..engine.runtime import RuntimeOptions, available_providers
+from ..host.errors import ProtocolError, WorkerError
+from ..host.runtime_folder import SECRET_NAME, check_private, peer_cred, read_secret
+from ..host.settings import Settings
+from .requests import Worker
 
 DEFAULT_IDLE_SECONDS = 900.0
 HELLO_SECONDS = 5.0  # from connecting to a hello with the secret; our client sends it at once
@@ -147,7 +148,7 @@ def _bind(path: Path) -> socket.socket | None:
 def serve_socket(path_text: str, runtime: RuntimeOptions, idle: float | None) -> int:
     path = Path(path_text)
     if idle is None:
-        idle = float(os.environ.get("BGMASK_WORKER_IDLE") or DEFAULT_IDLE_SECONDS)
+        idle = Settings.read().worker_idle or DEFAULT_IDLE_SECONDS
     check_private(path.parent)
     # Refuses an empty or malformed secret: a worker never runs without authentication.
     secret = read_secret(path.parent, create=False)
