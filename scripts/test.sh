@@ -9,6 +9,8 @@ python3 -m venv .venv
 export BGMASK_MODEL_DIR="$PWD/.cache/models"
 .venv/bin/bgmask models fetch u2netp
 .venv/bin/ruff check core plugin installers tests bench
+# Type-checks core/, the plug-ins and the installer ([tool.mypy]; editor APIs from stubs/).
+.venv/bin/python -m mypy
 if [ "$(id -u)" = 0 ]; then
   # The editors' end-to-end tests must run, not skip, where they can be provisioned.
   export BGMASK_REQUIRE_EDITORS=1

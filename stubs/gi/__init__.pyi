@@ -1,0 +1,3 @@
+"""PyGObject's ``gi``, as bgmask's GIMP plug-in uses it (see stubs/README.md)."""
+
+def require_version(namespace: str, version: str) -> None: ...
