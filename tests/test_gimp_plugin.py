@@ -1,0 +1,313 @@
+"""The GIMP plug-in's own logic, outside GIMP, against a small fake of GIMP 3's Python API
+(tests/fakes/gimp.py) and a stand-in for the worker. The real GIMP 3.0 and 3.2 run it in
+tests/editors/test_gimp.py; the real worker is tested elsewhere."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from bgmask.host.client import MaskReply
+from bgmask.host.errors import WorkerError
+from bgmask.host.job import NO_LAYER, JobSettings, failure_message
+from bgmask.host.version import VERSION
+
+from .fakes import gimp as fake
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "installers"))
+from bgmask_installer.stage import stage_gimp  # noqa: E402
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """bgmask-gimp.py as the installer stages it, run as GIMP runs it, with the fake ``gi``."""
+    fake.reset()
+    for name, module in fake.modules().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delitem(sys.modules, "bgmask_vendor", raising=False)
+    stage_gimp(tmp_path)
+    folder = tmp_path / "bgmask-gimp"
+    monkeypatch.syspath_prepend(str(folder))
+    spec = importlib.util.spec_from_file_location("bgmask_gimp", folder / "bgmask-gimp.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("bgmask_vendor", None)
+    assert fake.pdb_errors == [], "GIMP refused a call the plug-in made"
+
+
+class Worker:
+    """Stands in for bgmask's worker: each mask is a pattern of its own, the same size as the
+    pixels sent; ``fail`` raises that error on the ``fail_at``-th layer (1-based)."""
+
+    def __init__(self, fail: BaseException | None = None, fail_at: int = 1) -> None:
+        self.fail, self.fail_at = fail, fail_at
+        self.sent: list[dict] = []
+        self.masks: list[bytes] = []
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def mask(self, pixels, width, height, fmt, *, model, options=None, progress=None,
+             base_mask=None, mask_size=None) -> MaskReply:
+        self.sent.append({"pixels": bytes(pixels), "size": (width, height), "fmt": fmt,
+                          "base_mask": base_mask, "model": model, "options": options})
+        if self.fail is not None and len(self.sent) == self.fail_at:
+            raise self.fail
+        if progress is not None:
+            progress("inference", 0, None)
+        mask = bytes((37 * i + 11 * len(self.sent)) % 256 for i in range(width * height))
+        self.masks.append(mask)
+        return MaskReply(mask, width, height, "CPUExecutionProvider", None)
+
+
+@pytest.fixture
+def worker(plugin, monkeypatch) -> Worker:
+    found = Worker()
+    monkeypatch.setattr(plugin, "click_client", lambda: found)
+    return found
+
+
+def click(plugin: types.ModuleType, image: fake.Image, drawables: list,
+          mode: fake.RunMode = fake.RunMode.NONINTERACTIVE, **settings) -> tuple[bool, str]:
+    """Runs the menu item as GIMP does: the registered procedure, its config, its run."""
+    procedure = plugin.BgmaskPlugIn().do_create_procedure(plugin.PROCEDURE)
+    config = procedure.create_config()
+    for name, value in settings.items():
+        config.set_property(name, value)
+    result = procedure.run_func(procedure, mode, image, drawables, config, None)
+    return result.index(0), result.index(1).message
+
+
+def photo(name: str = "photo", width: int = 5, height: int = 3, fmt: str = "R'G'B'A u8",
+          offsets: tuple[int, int] = (0, 0)) -> fake.Layer:
+    size = width * height * fake.Format.parse(fmt).bpp
+    return fake.Layer(name, width, height, fmt, os.urandom(size), offsets)
+
+
+def mask_of(drawable: fake.Drawable) -> bytes | None:
+    mask = drawable.get_mask()
+    if mask is None:
+        return None
+    rect = fake.Rectangle(0, 0, mask.width, mask.height)
+    return mask.get_buffer().get(rect, 1.0, "Y u8", fake.AbyssPolicy.NONE)
+
+
+def give_mask(layer: fake.Layer, values: bytes) -> None:
+    """Set-up: the layer already has a mask (added before the test starts watching)."""
+    mask = layer.create_mask(fake.AddMaskType.WHITE)
+    mask.pixels[:] = values
+    assert layer.add_mask(mask)
+    layer.edit_mask = False
+    if layer.image is not None:
+        layer.image.changes.clear()
+
+
+def test_the_menu_item_offers_every_setting_with_the_jobs_defaults(plugin):
+    assert fake.main_calls, "GIMP runs the file as a script: it must hand GIMP the plug-in"
+    assert fake.versions == {"Gimp": "3.0", "Gegl": "0.4"}
+    procedure = plugin.BgmaskPlugIn().do_create_procedure(plugin.PROCEDURE)
+    assert plugin.BgmaskPlugIn().do_query_procedures() == [plugin.PROCEDURE]
+    assert "<Image>/Layer/Mask" in procedure.menu_paths
+    assert procedure.image_types == "RGB*, GRAY*"
+    assert plugin.settings_from(procedure.create_config()) == JobSettings()
+
+
+@pytest.mark.parametrize("width, height", [(7, 23), (1, 130), (100, 3), (9, 9)])
+def test_strip_reads_reassemble_the_layer_exactly(plugin, worker, monkeypatch, width, height):
+    monkeypatch.setattr(plugin, "STRIP_PIXELS", 64)  # strips of 64 // width rows (at least 1)
+    image = fake.Image(width, height)
+    layer = image.add(photo(width=width, height=height, fmt="R'G'B' u8"))
+    before = bytes(layer.pixels)
+    assert click(plugin, image, [layer]) == (fake.PDBStatusType.SUCCESS, "")
+    rows = max(1, 64 // width)
+    assert len(layer.reads) == -(-height // rows) > 1  # taller than one strip
+    assert worker.sent[0]["pixels"] == before
+    assert worker.sent[0]["size"] == (width, height)
+
+
+def test_a_camera_size_layer_is_read_in_strips_at_the_real_strip_size(plugin, worker):
+    image = fake.Image(1001, 1100)
+    layer = image.add(photo(width=1001, height=1100, fmt="R'G'B'A u8"))
+    before = bytes(layer.pixels)
+    click(plugin, image, [layer])
+    assert len(layer.reads) == 2 and worker.sent[0]["pixels"] == before
+    assert max(r.width * r.height for r in layer.reads) <= plugin.STRIP_PIXELS
+
+
+@pytest.mark.parametrize("fmt, sent", [
+    ("R'G'B'A u8", "rgba8"), ("R'G'B' u8", "rgb8"), ("Y'A u8", "graya8"), ("Y' u8", "gray8"),
+    ("RGBA u8", "rgba8"), ("Y u8", "gray8")])
+def test_each_layer_type_goes_to_the_worker_as_8_bit_non_linear(plugin, worker, fmt, sent):
+    """Linear layers (a linear-light image) are sent with the sRGB curve applied, as the
+    network expects 8-bit sRGB."""
+    image = fake.Image(5, 3)
+    layer = image.add(photo(fmt=fmt))
+    own = fake.Format.parse(fmt)
+    asked = fake.Format.parse(fmt.replace("RGB", "R'G'B'").replace("Y", "Y'")
+                              if not own.perceptual else fmt)
+    pixels = fake.convert(bytes(layer.pixels), own, asked)
+    click(plugin, image, [layer])
+    assert (worker.sent[0]["fmt"], worker.sent[0]["pixels"]) == (sent, pixels)
+
+
+def test_the_mask_is_the_workers_bytes_and_replaces_the_old_one(plugin, worker):
+    image = fake.Image(5, 3)
+    layer = image.add(photo(fmt="R'G'B' u8"))
+    colours = bytes(layer.pixels)
+    give_mask(layer, bytes(range(15)))
+    old = layer.get_mask()
+    assert click(plugin, image, [layer])[0] == fake.PDBStatusType.SUCCESS
+    assert layer.get_mask() is not old and mask_of(layer) == worker.masks[0]
+    # An alpha channel is added (the mask applies on export); the colours stay as they were.
+    assert layer.has_alpha()
+    assert bytes(fake.convert(bytes(layer.pixels), layer.format,
+                              fake.Format.parse("R'G'B' u8"))) == colours
+
+
+@pytest.mark.parametrize("existing, output, sends_old", [
+    ("intersect", "mask", True), ("intersect", "layer", True), ("replace", "mask", False),
+    ("intersect", "selection", False), ("replace", "selection", False)])
+def test_only_intersect_sends_the_old_mask_and_never_for_a_selection(plugin, worker, existing,
+                                                                     output, sends_old):
+    image = fake.Image(5, 3)
+    layer = image.add(photo())
+    give_mask(layer, bytes(range(100, 115)))
+    assert click(plugin, image, [layer], existing=existing, output=output)[0] == \
+        fake.PDBStatusType.SUCCESS
+    assert worker.sent[0]["base_mask"] == (bytes(range(100, 115)) if sends_old else None)
+
+
+def test_settings_reach_the_worker(plugin, worker):
+    image = fake.Image(5, 3)
+    layer = image.add(photo())
+    click(plugin, image, [layer], model="u2net", refine=True, quality="best", invert=True)
+    assert worker.sent[0]["model"] == "u2net"
+    assert worker.sent[0]["options"] == {"refine": True, "quality": "best", "invert": True}
+
+
+def test_layer_output_adds_a_masked_copy_above_and_leaves_the_layer_alone(plugin, worker):
+    image = fake.Image(8, 8)
+    group = image.add(fake.GroupLayer("group", 8, 8))
+    image.add(photo("above"), group)
+    layer = image.add(photo("photo", offsets=(2, 1)), group)
+    give_mask(layer, bytes(range(15)))
+    before = bytes(layer.pixels)
+    assert click(plugin, image, [layer], output="layer")[0] == fake.PDBStatusType.SUCCESS
+    assert [child.get_name() for child in group.children] == ["above", "photo (bgmask)",
+                                                             "photo"]
+    copy = group.children[1]
+    assert mask_of(copy) == worker.masks[0]
+    assert bytes(copy.pixels) == before and copy.get_offsets() == layer.get_offsets()
+    assert bytes(layer.pixels) == before and mask_of(layer) == bytes(range(15))
+    assert [layer.name for layer in image.layers] == ["group"]
+
+
+def test_selection_output_selects_the_masks_and_keeps_the_layers_masks(plugin, worker):
+    image = fake.Image(8, 6)
+    first = image.add(photo("first", offsets=(0, 0)))
+    second = image.add(photo("second", offsets=(3, 2)))
+    give_mask(second, bytes(range(50, 65)))
+    old = bytes(image.selection)
+    assert click(plugin, image, [first, second], output="selection") == \
+        (fake.PDBStatusType.SUCCESS, "")
+    assert image.selection != old
+    want = bytearray(8 * 6)
+    for layer, mask in zip((first, second), worker.masks, strict=True):
+        ox, oy = layer.offsets
+        for y in range(layer.height):
+            for x in range(layer.width):
+                if x + ox < 8 and y + oy < 6:
+                    at = (y + oy) * 8 + x + ox
+                    want[at] = max(want[at], mask[y * layer.width + x])
+    assert image.selection == want
+    assert first.get_mask() is None
+    assert mask_of(second) == bytes(range(50, 65))
+
+
+@pytest.mark.parametrize("error", [WorkerError("the worker stopped: out of disk"),
+                                   MemoryError(), RuntimeError("a bug")])
+def test_a_failure_on_any_layer_leaves_the_image_as_it_was_and_says_why(plugin, monkeypatch,
+                                                                       error):
+    found = Worker(fail=error, fail_at=2)
+    monkeypatch.setattr(plugin, "click_client", lambda: found)
+    image = fake.Image(5, 3)
+    first, second = image.add(photo("first")), image.add(photo("second", fmt="R'G'B' u8"))
+    give_mask(second, bytes(range(15)))
+    status, message = click(plugin, image, [first, second])
+    assert status == fake.PDBStatusType.EXECUTION_ERROR
+    assert message == f"bgmask {VERSION}: {failure_message(error)}"
+    assert image.changes == [] and image.undo_groups == 0
+    assert first.get_mask() is None and mask_of(second) == bytes(range(15))
+    assert not second.has_alpha()
+    assert fake.progress[-1][0] == "end"  # the progress bar does not stay behind
+
+
+def test_a_worker_that_cannot_start_is_reported(plugin, monkeypatch):
+    def no_worker():
+        raise WorkerError("bgmask's Python was not found: run the installer again")
+
+    monkeypatch.setattr(plugin, "click_client", no_worker)
+    image = fake.Image(5, 3)
+    layer = image.add(photo())
+    status, message = click(plugin, image, [layer])
+    assert status == fake.PDBStatusType.EXECUTION_ERROR
+    assert message.endswith("run the installer again") and image.changes == []
+
+
+def test_a_channel_is_not_a_layer(plugin, worker):
+    image = fake.Image(5, 3)
+    channel = fake.Channel("saved selection", 5, 3)
+    status, message = click(plugin, image, [channel])
+    assert (status, message) == (fake.PDBStatusType.EXECUTION_ERROR,
+                                 f"bgmask {VERSION}: {NO_LAYER}")
+    assert worker.sent == []
+
+
+def test_clicking_again_on_a_layer_whose_mask_is_selected_masks_that_layer(plugin, worker):
+    """After a mask is added GIMP edits it, and hands the plug-in the mask, not its layer:
+    a second click (intersect with it, or replace it) must still reach the layer."""
+    image = fake.Image(5, 3)
+    layer = image.add(photo())
+    click(plugin, image, image.selected_drawables([layer]))
+    selected = image.selected_drawables([layer])
+    assert selected == [layer.get_mask()]
+    status, message = click(plugin, image, selected, existing="intersect")
+    assert (status, message) == (fake.PDBStatusType.SUCCESS, "")
+    assert worker.sent[1]["base_mask"] == worker.masks[0]
+    assert mask_of(layer) == worker.masks[1]
+
+
+@pytest.mark.parametrize("output", ["mask", "layer", "selection"])
+def test_everything_lands_in_one_undo_group(plugin, worker, output):
+    image = fake.Image(6, 6)
+    first = image.add(photo("first", fmt="R'G'B' u8"))
+    second = image.add(photo("second", offsets=(1, 1)))
+    give_mask(second, bytes(15))
+    assert click(plugin, image, [first, second], output=output)[0] == \
+        fake.PDBStatusType.SUCCESS
+    assert image.changes, "the click changed nothing"
+    assert {depth for _, depth in image.changes} == {1}
+    assert (image.undo_groups, image.undo_depth) == (1, 0)
+
+
+def test_cancelling_the_dialog_changes_nothing(plugin, worker):
+    fake.ProcedureDialog.answer = False
+    image = fake.Image(5, 3)
+    layer = image.add(photo())
+    status, _ = click(plugin, image, [layer], mode=fake.RunMode.INTERACTIVE)
+    assert status == fake.PDBStatusType.CANCEL
+    assert fake.ProcedureDialog.shown and worker.sent == [] and image.changes == []
+    fake.ProcedureDialog.answer = True
+    assert click(plugin, image, [layer], mode=fake.RunMode.INTERACTIVE)[0] == \
+        fake.PDBStatusType.SUCCESS
+    assert mask_of(layer) == worker.masks[0]
