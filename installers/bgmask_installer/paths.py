@@ -19,6 +19,7 @@ class Platform:
     name: str  # "linux", "win32", "darwin"
     env: Mapping[str, str]
     home: Path
+    root: Path = Path("/")  # where system folders (/var/lib/flatpak) are looked up; tests move it
 
     def _env_path(self, key: str, default: Path) -> Path:
         value = self.env.get(key)
