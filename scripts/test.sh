@@ -17,6 +17,9 @@ if [ "$(id -u)" = 0 ]; then
   # GIMP 3.0 (Debian trixie) and GIMP 3.2 (Debian forky), each in a chroot cached between runs.
   trap 'for s in trixie forky; do bash tests/editors/gimp-chroot.sh umount $s; done' EXIT
   for suite in trixie forky; do bash tests/editors/gimp-chroot.sh provision "$suite"; done
+  # Flatpak GIMP, simulated with bubblewrap (tests/editors/test_flatpak.py).
+  command -v bwrap >/dev/null || apt-get install -y -q bubblewrap \
+    || { apt-get update -q && apt-get install -y -q bubblewrap; }
   bash tests/editors/krita-host.sh
 fi
 .venv/bin/python -m pytest -q "$@"
