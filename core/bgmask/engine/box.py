@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..host.errors import ImageError, UsageError
-from .images import damaged, open_image, upright_size
+from .images import decoding, upright_size
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -77,15 +77,8 @@ def crop_source(source: object, box: Box, full: tuple[int, int]) -> Image.Image 
     x0, y0 = min(int(x * sx), width - 1), min(int(y * sy), height - 1)
     x1, y1 = max(x0 + 1, round((x + w) * sx)), max(y0 + 1, round((y + h) * sy))
     if isinstance(source, (str, Path)):
-        image = open_image(source)
-        try:
+        with decoding(source) as image:
             return ImageOps.exif_transpose(image).crop((x0, y0, x1, y1))
-        except (ImageError, MemoryError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - a decoder fed untrusted bytes may raise anything
-            raise damaged(source, exc) from None
-        finally:
-            image.close()
     if isinstance(source, Image.Image):
         return source.crop((x0, y0, x1, y1))
     return np.asarray(source)[y0:y1, x0:x1]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import stat
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -190,13 +192,21 @@ def prepare_file(path: str | Path, need_luma: bool = True,
     """Views of an image file, decoding large JPEGs at reduced scale where that is enough:
     to ``network_side`` pixels or more on each side when nothing else needs the photo (no
     refinement), else to the 1024 px working view."""
-    image = open_image(path)
-    try:
+    with decoding(path) as image:
         orientation = image.getexif().get(0x0112, 1)
         if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L", "CMYK", "YCbCr") \
                 and orientation == 1:
             return _prepare_jpeg(Path(path), image, need_luma, network_side)
         return prepare_image(ImageOps.exif_transpose(image), need_luma, network_side)
+
+
+@contextmanager
+def decoding(path: str | Path) -> Iterator[Image.Image]:
+    """The opened image file, closed afterwards; whatever the decoder raises inside becomes an
+    ImageError naming the file."""
+    image = open_image(path)
+    try:
+        yield image
     except (ImageError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - a decoder fed untrusted bytes may raise anything
