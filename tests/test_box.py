@@ -71,3 +71,27 @@ def test_the_cli_takes_a_box(tmp_path):
     mask = np.asarray(Image.open(out))
     assert mask[:60].max() == 0 and mask[60:360, 180:380].max() > 200
     assert main([str(SAMPLE), "--box", "1,2,3", "-o", str(tmp_path / "x.png"), "-q"]) == 2
+
+
+def test_a_box_rescues_the_small_cat_beside_the_astronaut(masker, tmp_path):
+    """samples/ only (no evaldata): on a small cat pasted beside the big astronaut the network
+    picks the astronaut and misses the cat; ``--box`` around the cat gets it, 0 outside. The
+    editors' selection hint is checked against this same mask (tests/editors/test_gimp.py)."""
+    from bgmask.cli import main
+
+    from .hint_photo import BOX, cat_alone_mask, cat_beside_astronaut, iou_with_cat
+
+    photo = cat_beside_astronaut(tmp_path)
+    whole, pointed = tmp_path / "whole.png", tmp_path / "pointed.png"
+    assert main([str(photo), "--mask", "-o", str(whole), "-q"]) == 0
+    assert main([str(photo), "--mask", "--box", ",".join(map(str, BOX)), "-o", str(pointed),
+                 "-q"]) == 0
+    whole_mask, pointed_mask = np.asarray(Image.open(whole)), np.asarray(Image.open(pointed))
+    cat = cat_alone_mask(masker)
+    assert iou_with_cat(whole_mask, cat) < 0.1
+    assert (whole_mask > 128).mean() > 0.2  # it found the astronaut instead
+    assert iou_with_cat(pointed_mask, cat) > 0.9
+    x, y, w, h = BOX
+    inside = np.zeros(pointed_mask.shape, bool)
+    inside[y:y + h, x:x + w] = True
+    assert pointed_mask[~inside].max() == 0

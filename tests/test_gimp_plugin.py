@@ -58,14 +58,23 @@ class Worker:
         pass
 
     def mask(self, pixels, width, height, fmt, *, model, options=None, progress=None,
-             base_mask=None, mask_size=None) -> MaskReply:
+             base_mask=None, base_masks=(), mask_size=None) -> MaskReply:
         self.sent.append({"pixels": bytes(pixels), "size": (width, height), "fmt": fmt,
-                          "base_mask": base_mask, "model": model, "options": options})
+                          "base_mask": base_mask, "model": model, "options": options,
+                          "base_masks": [bytes(plane) for plane in base_masks]})
         if self.fail is not None and len(self.sent) == self.fail_at:
             raise self.fail
         if progress is not None:
             progress("inference", 0, None)
-        mask = bytes((37 * i + 11 * len(self.sent)) % 256 for i in range(width * height))
+        mask = bytearray((37 * i + 11 * len(self.sent)) % 256 for i in range(width * height))
+        # As the real worker does: 0 outside the box, never above a base plane.
+        x, y, w, h = (options or {}).get("box", (0, 0, width, height))
+        for i in range(width * height):
+            if not (x <= i % width < x + w and y <= i // width < y + h):
+                mask[i] = 0
+            for plane in [*([base_mask] if base_mask is not None else []), *base_masks]:
+                mask[i] = min(mask[i], plane[i])
+        mask = bytes(mask)
         self.masks.append(mask)
         return MaskReply(mask, width, height, "CPUExecutionProvider", None)
 
@@ -311,3 +320,82 @@ def test_cancelling_the_dialog_changes_nothing(plugin, worker):
     assert click(plugin, image, [layer], mode=fake.RunMode.INTERACTIVE)[0] == \
         fake.PDBStatusType.SUCCESS
     assert mask_of(layer) == worker.masks[0]
+
+
+def selected(image: fake.Image, layer: fake.Layer) -> bytes:
+    """The image's selection over ``layer``, in the layer's pixels (0 off the canvas)."""
+    ox, oy = layer.offsets
+    return bytes(image.selection[(y + oy) * image.width + x + ox]
+                 if 0 <= x + ox < image.width and 0 <= y + oy < image.height else 0
+                 for y in range(layer.height) for x in range(layer.width))
+
+
+def test_a_selection_is_sent_as_a_box_and_a_plane_in_the_layers_own_pixels(plugin, worker):
+    """A soft rectangle (value 200) over part of a layer at offsets (2, 1) that also hangs
+    off the canvas: its bounding box clipped to the layer, its values under the layer."""
+    image = fake.Image(8, 6)
+    layer = image.add(photo("photo", width=7, height=4, offsets=(2, 1)))
+    image.select_rectangle(3, 2, 4, 6, value=200)  # image x 3..6, y 2..5 (canvas ends at 6)
+    old = bytes(image.selection)
+    assert click(plugin, image, [layer]) == (fake.PDBStatusType.SUCCESS, "")
+    sent = worker.sent[0]
+    assert sent["options"]["box"] == [1, 1, 4, 3]  # layer x 1..4, y 1..3
+    assert sent["base_masks"] == [selected(image, layer)]
+    assert sent["base_masks"][0].count(200) == 12 and sent["base_mask"] is None
+    mask = mask_of(layer)
+    assert mask is not None and all(m <= s for m, s in zip(mask, sent["base_masks"][0],
+                                                            strict=True))
+    assert image.selection == old  # the selection is a hint: the output was the layer mask
+
+
+def test_without_a_selection_or_with_the_setting_off_the_whole_layer_is_masked(plugin,
+                                                                                worker):
+    image = fake.Image(5, 3)
+    layer = image.add(photo())
+    assert click(plugin, image, [layer])[0] == fake.PDBStatusType.SUCCESS
+    image.select_rectangle(1, 1, 2, 2)
+    assert click(plugin, image, [layer], **{"use-selection": False})[0] == \
+        fake.PDBStatusType.SUCCESS
+    image.select_rectangle(0, 0, 5, 3)  # Select All: a hint that changes nothing, not sent
+    assert click(plugin, image, [layer])[0] == fake.PDBStatusType.SUCCESS
+    for sent in worker.sent:
+        assert "box" not in sent["options"] and sent["base_masks"] == []
+
+
+def test_a_selection_that_misses_the_layer_writes_nothing_and_says_so(plugin, worker):
+    image = fake.Image(10, 4)
+    first = image.add(photo("first"))  # x 0..4
+    second = image.add(photo("second", offsets=(6, 0)))  # x 6..10
+    give_mask(second, bytes(range(15)))
+    image.select_rectangle(0, 0, 3, 3)  # on the first layer only
+    status, message = click(plugin, image, [first, second])
+    assert status == fake.PDBStatusType.EXECUTION_ERROR
+    assert "selection does not touch layer 'second'" in message
+    assert image.changes == [] and first.get_mask() is None
+    assert mask_of(second) == bytes(range(15))
+
+
+def test_intersect_sends_the_old_mask_and_the_selection(plugin, worker):
+    image = fake.Image(5, 3)
+    layer = image.add(photo())
+    give_mask(layer, bytes(range(100, 115)))
+    image.select_rectangle(1, 0, 3, 2, value=128)
+    assert click(plugin, image, [layer], existing="intersect")[0] == fake.PDBStatusType.SUCCESS
+    sent = worker.sent[0]
+    assert sent["base_mask"] == bytes(range(100, 115))
+    assert sent["base_masks"] == [selected(image, layer)] and sent["options"]["box"] == \
+        [1, 0, 3, 2]
+
+
+def test_selection_output_with_a_selection_selects_the_subject_inside_it(plugin, worker):
+    """Mask to selection with a selection: the new selection is the subject found inside the
+    old one (never beyond it), on the canvas where the layer sits."""
+    image = fake.Image(8, 6)
+    layer = image.add(photo("photo", offsets=(2, 2)))
+    image.select_rectangle(3, 2, 3, 2)
+    old = bytes(image.selection)
+    assert click(plugin, image, [layer], output="selection") == (fake.PDBStatusType.SUCCESS, "")
+    assert worker.sent[0]["options"]["box"] == [1, 0, 3, 2]
+    assert any(image.selection) and image.selection != old
+    assert all(new <= was for new, was in zip(image.selection, old, strict=True))
+    assert layer.get_mask() is None

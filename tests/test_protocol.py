@@ -57,3 +57,21 @@ def test_payload_sizes():
         expected_payload(0, 3, "rgb8")
     with pytest.raises(MalformedRequestError):
         expected_payload(2, 3, "cmyk8")
+
+
+def test_the_client_checks_base_planes_before_starting_a_worker():
+    """Base planes (an existing mask, a selection) are checked on the editor's side: at most
+    MAX_BASE_MASKS, each one byte per mask pixel, before any worker is reached."""
+    from bgmask.host.client import WorkerClient
+    from bgmask.host.errors import WorkerError
+    from bgmask.host.protocol import MAX_BASE_MASKS
+
+    def never() -> None:
+        raise AssertionError("no worker may be started for a request refused here")
+
+    client = WorkerClient(never)  # type: ignore[arg-type]
+    pixels, plane = bytes(4 * 3 * 3), bytes(4 * 3)
+    with pytest.raises(WorkerError, match=f"at most {MAX_BASE_MASKS} base masks"):
+        client.mask(pixels, 4, 3, "rgb8", base_mask=plane, base_masks=[plane, plane])
+    with pytest.raises(WorkerError, match="base mask needs 12 bytes, 11 given"):
+        client.mask(pixels, 4, 3, "rgb8", base_masks=[plane, plane[:11]])

@@ -60,6 +60,35 @@ def test_base_mask_is_intersected_with_the_new_mask(client, masker, photo):
     assert expected[:, :256].any()  # the subject does reach into the painted-out half
 
 
+def test_a_box_and_two_base_planes_as_an_editors_selection_sends_them(client, masker, photo):
+    """A selection: its bounding box as "box", its soft values and an existing mask as two
+    base planes. The reply is the core's --box mask, never above either plane."""
+    from bgmask.engine.pipeline import MaskOptions
+
+    box = (180, 60, 200, 300)
+    selection = np.zeros((512, 512), np.uint8)
+    selection[60:360, 180:380] = 160  # a feathered selection at 160 of 255
+    selection[60:360, 180:280] = 255
+    existing = np.full((512, 512), 255, np.uint8)
+    existing[:200] = 90
+    reply = client.mask(photo.tobytes(), 512, 512, "rgba8", options={"box": list(box)},
+                        base_mask=existing.tobytes(), base_masks=[selection.tobytes()])
+    got = np.frombuffer(reply.mask, np.uint8).reshape(512, 512)
+    core = masker.mask(photo, MaskOptions(box=box))
+    assert np.array_equal(got, np.minimum(np.minimum(core, selection), existing))
+    assert (got[60:360, 180:280] > 200).mean() > 0.3 and got[selection == 0].max() == 0
+
+
+@pytest.mark.parametrize("box, message", [
+    ([0, 0, 513, 10], "reaches outside the 512x512"), ([1, 2, 3], "four whole numbers"),
+    ([0, 0, 0, 5], "is empty"), ([-1, 0, 5, 5], "starts outside"),
+    ("0,0,5,5", "wrong type"), ([0, 0, 5.5, 5], "four whole numbers")])
+def test_a_bad_box_is_a_usage_error_and_the_worker_keeps_serving(client, photo, box, message):
+    with pytest.raises(UsageError, match=message):
+        client.mask(photo.tobytes(), 512, 512, "rgba8", options={"box": box})
+    assert len(client.mask(photo.tobytes(), 512, 512, "rgba8").mask) == 512 * 512
+
+
 def test_bgra_pixels_as_krita_keeps_them(client, photo):
     rgba = client.mask(photo.tobytes(), 512, 512, "rgba8").mask
     bgra = client.mask(photo[:, :, [2, 1, 0, 3]].tobytes(), 512, 512, "bgra8").mask

@@ -97,9 +97,14 @@ OVER_LIMIT = [
      frame(mask_header(mask_size=[1 << 14, (1 << 14) + 1]), PIXELS)),
     ("a base mask for a huge mask_size",
      frame(mask_header(mask_size=[100000, 100000], base_mask=True), PIXELS + bytes(64))),
+    ("two base planes for a huge mask_size",
+     frame(mask_header(mask_size=[100000, 100000], base_mask=2), PIXELS + bytes(128))),
     ("pixels beyond the limit", frame(mask_header(width=1 << 15, height=1 << 15), b"")),
     ("width beyond any side", frame(mask_header(width=1 << 62, height=1), b"")),
     ("a payload unlike the header's", frame(mask_header(), PIXELS * 3)),
+    ("more base planes than the protocol allows",
+     frame(mask_header(base_mask=3), PIXELS + bytes(64 * 3))),
+    ("one base plane claimed, two sent", frame(mask_header(base_mask=1), PIXELS + bytes(128))),
 ]
 
 
@@ -117,7 +122,8 @@ def test_claims_beyond_the_limits_are_refused_before_any_work(model_dir, case, d
         replies.append(got[0])
     errors = [r for r in replies if r["type"] == "error"]
     assert len(errors) == 1, replies
-    if case == "a payload unlike the header's":
+    if case in ("a payload unlike the header's", "more base planes than the protocol allows",
+                "one base plane claimed, two sent"):
         assert errors[0]["error"] == "MalformedRequestError"
     else:  # the user's message names the limit and what to do
         assert errors[0]["error"] == "ImageError" and f"{MAX_PIXELS:,}" in errors[0]["message"]

@@ -192,6 +192,44 @@ def outputs():
     return out
 
 
+@scenario("selection_hint")
+def selection_hint():
+    # The user's selection as a hint (job "box": x, y, w, h in the photo's pixels): without
+    # one, a rectangle, the same with the layer moved (the selection follows it on the
+    # canvas), a feathered one, one that misses the layer, and mask-to-selection.
+    x, y, w, h = JOB["box"]
+    out = {}
+
+    def click(name, select=None, offsets=None, feather=0, **arguments):
+        image = load(PHOTO)
+        layer = image.get_layers()[0]
+        if offsets is not None:
+            layer.set_offsets(*offsets)
+        if select is not None:
+            image.select_rectangle(Gimp.ChannelOps.REPLACE, *select)
+            if feather:
+                Gimp.Selection.feather(image, feather)
+        selection = raw(image.get_selection(), "Y u8")
+        ok, message = run_bgmask(image, [layer], **arguments)
+        found = {"ok": ok, "message": message, "mask": save_mask(name, layer),
+                 "selection_unchanged": raw(image.get_selection(), "Y u8") == selection}
+        path = os.path.join(WORK, f"{name}.selection")
+        with open(path, "wb") as f:
+            f.write(raw(image.get_selection(), "Y u8"))
+        found["selection"] = {"file": path, "width": image.get_width(),
+                              "height": image.get_height()}
+        return found
+
+    out["none"] = click("hint_none")
+    out["box"] = click("hint_box", (x, y, w, h))
+    out["moved"] = click("hint_moved", (x - 100, y - 50, w, h), offsets=(-100, -50))
+    out["feathered"] = click("hint_feathered", (x, y, w, h), feather=60)
+    out["missed"] = click("hint_missed", (1120, 860, 50, 30), offsets=(-100, -50))
+    out["off"] = click("hint_off", (x, y, w, h), **{"use-selection": False})
+    out["to_selection"] = click("hint_to_selection", (x, y, w, h), output="selection")
+    return out
+
+
 @scenario("failure_leaves_image")
 def failure_leaves_image():
     image = load(PHOTO)

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from ..conftest import assert_same_mask, bgmask_cli
+from ..hint_photo import BOX, cat_alone_mask, cat_beside_astronaut, iou_with_cat
 from ..photos import CAT
 from .gimp_host import (
     HOME,
@@ -288,3 +289,48 @@ def test_two_gimp_invocations_at_once_both_get_masks(photo, model_file, expected
         basic = run.results()["basic"]
         assert basic["ok"], basic["message"]
         assert_close(read_mask(run, basic["mask"]), expected)
+
+
+def test_a_selection_points_at_the_subject_the_network_missed(suite, model_file, masker,
+                                                              tmp_path):
+    """A small cat beside the big astronaut: without a selection GIMP's mask is the
+    astronaut's (the cat missed, as on the command line); with a rectangle selected around
+    the cat the mask is the core's ``--box`` mask for the same pixels, 0 outside the
+    selection, also with the layer moved half off the canvas. A feathered selection caps the
+    mask; one that misses the layer writes nothing; mask-to-selection selects the cat."""
+    root = require_gimp(suite)
+    photo = cat_beside_astronaut(tmp_path)
+    run = run_gimp(root, "selection-hint", {"scenarios": ["selection_hint"], "box": BOX},
+                   [photo], model_file)
+    found = run.results()["selection_hint"]
+    assert "exception" not in found, found["exception"]
+    for name, result in found.items():
+        if name != "missed":
+            assert result["ok"], f"{name}: {result['message']}"
+    cat = cat_alone_mask(masker)
+    whole = cli_mask(photo, tmp_path)
+    boxed = cli_mask(photo, tmp_path, "--box", ",".join(map(str, BOX)))
+    none = read_mask(run, found["none"]["mask"])
+    assert_same_mask(none, whole)
+    assert iou_with_cat(none, cat) < 0.1  # missed without a hint
+    x, y, w, h = BOX
+    outside = np.ones(boxed.shape, bool)
+    outside[y:y + h, x:x + w] = False
+    for name in ("box", "moved"):
+        got = read_mask(run, found[name]["mask"])
+        assert_same_mask(got, boxed)
+        assert got[outside].max() == 0, name
+        assert iou_with_cat(got, cat) > 0.9, name
+        assert found[name]["selection_unchanged"], name
+    assert_same_mask(read_mask(run, found["off"]["mask"]), whole)
+    # Feathered: never above the selection's own value (soft at its edge, 0 beyond it).
+    feathered = read_mask(run, found["feathered"]["mask"])
+    selection = read_mask(run, found["feathered"]["selection"])
+    assert ((selection > 0) & (selection < 255)).mean() > 0.01  # really soft
+    assert (feathered <= selection).all() and iou_with_cat(feathered, cat) > 0.8
+    missed = found["missed"]
+    assert not missed["ok"] and "selection does not touch layer" in missed["message"]
+    assert missed["mask"] is None and missed["selection_unchanged"]
+    chosen = read_mask(run, found["to_selection"]["selection"])
+    assert found["to_selection"]["mask"] is None
+    assert chosen[outside].max() == 0 and iou_with_cat(chosen, cat) > 0.9

@@ -302,6 +302,34 @@ class Channel(Drawable):
         super().__init__(name, width, height, "Y u8", pixels)
 
 
+class SelectionChannel(Channel):
+    """The image's selection as GIMP's plug-ins see it: a channel the canvas's size, its
+    pixels the image's own selection bytes (gimp_image_get_selection)."""
+
+    def __init__(self, image: Image) -> None:
+        super().__init__("Selection Mask", image.width, image.height)
+        self.pixels = image.selection
+        self.image = image
+
+
+class Selection:
+    @staticmethod
+    def bounds(image: Image) -> tuple[bool, bool, int, int, int, int]:
+        """(success, non_empty, x1, y1, x2, y2), x2 and y2 exclusive; the whole canvas when
+        nothing is selected, as gimp_selection_bounds gives."""
+        rows = [y for y in range(image.height)
+                if any(image.selection[y * image.width:(y + 1) * image.width])]
+        if not rows:
+            return True, False, 0, 0, image.width, image.height
+        columns = [x for x in range(image.width)
+                   if any(image.selection[y * image.width + x] for y in rows)]
+        return True, True, min(columns), rows[0], max(columns) + 1, rows[-1] + 1
+
+    @staticmethod
+    def is_empty(image: Image) -> bool:
+        return not any(image.selection)
+
+
 class LayerMask(Channel):
     def __init__(self, layer: Layer, fill: int) -> None:
         super().__init__(f"{layer.name} mask", layer.width, layer.height,
@@ -413,6 +441,17 @@ class Image:
 
     def log(self, what: str) -> None:
         self.changes.append((what, self.undo_depth))
+
+    def get_selection(self) -> SelectionChannel:
+        return SelectionChannel(self)
+
+    def select_rectangle(self, x: int, y: int, width: int, height: int, value: int = 255
+                         ) -> None:
+        """Test set-up: a (soft, with ``value`` < 255) rectangle selected, nothing logged."""
+        self.selection[:] = bytes(len(self.selection))
+        for row in range(max(y, 0), min(y + height, self.height)):
+            for column in range(max(x, 0), min(x + width, self.width)):
+                self.selection[row * self.width + column] = value
 
     def container(self, parent: Layer | None) -> list[Layer]:
         return parent.children if parent is not None else self.layers
@@ -640,7 +679,8 @@ Gimp = _module(
     ProcedureConfig=ProcedureConfig, ValueArray=ValueArray, Choice=Choice, RunMode=RunMode,
     PDBProcType=PDBProcType, PDBStatusType=PDBStatusType,
     ProcedureSensitivityMask=ProcedureSensitivityMask, Item=Item, Drawable=Drawable,
-    Channel=Channel, Layer=Layer, GroupLayer=GroupLayer, LayerMask=LayerMask, Image=Image,
+    Channel=Channel, Selection=Selection, Layer=Layer, GroupLayer=GroupLayer,
+    LayerMask=LayerMask, Image=Image,
     AddMaskType=AddMaskType, MaskApplyMode=MaskApplyMode, ChannelOps=ChannelOps, main=main,
     progress_init=_progress("init"), progress_set_text=_progress("text"),
     progress_update=_progress("update"), progress_end=_progress("end"),

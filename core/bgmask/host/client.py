@@ -16,7 +16,7 @@ from typing import Any
 from .catalogue import DEFAULT_MODEL
 from .channels import Channel, PipeChannel, ProgressHandler, SocketChannel
 from .errors import ImageError, WorkerError
-from .protocol import MAX_PAYLOAD, check_size, expected_payload
+from .protocol import MAX_BASE_MASKS, MAX_PAYLOAD, check_size, expected_payload
 
 # A ready channel and the worker's hello.
 Connector = Callable[[], tuple[Channel, dict[str, Any]]]
@@ -116,22 +116,27 @@ class WorkerClient:
     def mask(self, pixels: bytes | bytearray | memoryview, width: int, height: int, fmt: str, *,
              model: str = DEFAULT_MODEL, options: Mapping[str, Any] | None = None,
              progress: ProgressHandler | None = None,
-             base_mask: bytes | None = None,
+             base_mask: bytes | bytearray | None = None,
+             base_masks: Sequence[bytes | bytearray] = (),
              mask_size: tuple[int, int] | None = None) -> MaskReply:
         """The mask of one picture; raises a ``BgmaskError`` subclass with the worker's message.
 
         ``mask_size`` (width, height): the pixels are a reduced copy of a layer that size, and
-        the mask comes back at it. With ``base_mask`` (one byte per mask pixel) the reply is
-        intersected with it."""
+        the mask comes back at it. With ``base_mask`` and/or ``base_masks`` (one byte per mask
+        pixel each: an existing mask, a selection) the reply is the minimum of it and them."""
         out_w, out_h = mask_size or (width, height)
         needed = expected_payload(width, height, fmt)
         check_size(out_w, out_h, "a mask")
         if len(pixels) != needed:
             raise WorkerError(f"{width}x{height} {fmt} needs {needed} bytes, {len(pixels)} given")
-        if base_mask is not None and len(base_mask) != out_w * out_h:
-            raise WorkerError(f"a {out_w}x{out_h} base mask needs {out_w * out_h} bytes, "
-                              f"{len(base_mask)} given")
-        if needed + (out_w * out_h if base_mask is not None else 0) > MAX_PAYLOAD:
+        bases = ([base_mask] if base_mask is not None else []) + list(base_masks)
+        if len(bases) > MAX_BASE_MASKS:
+            raise WorkerError(f"at most {MAX_BASE_MASKS} base masks, {len(bases)} given")
+        for base in bases:
+            if len(base) != out_w * out_h:
+                raise WorkerError(f"a {out_w}x{out_h} base mask needs {out_w * out_h} bytes, "
+                                  f"{len(base)} given")
+        if needed + out_w * out_h * len(bases) > MAX_PAYLOAD:
             raise ImageError(f"a {width}x{height} {fmt} layer is more than the worker takes in "
                              f"one request ({MAX_PAYLOAD >> 20} MiB); send it as 8-bit, or "
                              "mask a smaller layer")
@@ -140,9 +145,10 @@ class WorkerClient:
                   "format": fmt, "model": model, "options": dict(options or {})}
         if mask_size is not None:
             header["mask_size"] = [out_w, out_h]
-        if base_mask is not None:
-            header["base_mask"] = True
-            pixels = bytes(pixels) + bytes(base_mask)
+        if bases:
+            # true for one plane: a worker of the first protocol reads that too.
+            header["base_mask"] = True if len(bases) == 1 else len(bases)
+            pixels = b"".join([pixels, *bases])
         if not self.running:
             self.start()
         assert self.channel is not None

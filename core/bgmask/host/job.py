@@ -33,6 +33,8 @@ OUT_OF_MEMORY = ("Out of memory while masking: close other images or programs, o
                  "smaller layer.")
 CLOSED = "The image was closed before its mask was ready."
 
+Box = tuple[int, int, int, int]  # x, y, width, height in a layer's own pixels
+
 
 @dataclass(frozen=True)
 class JobSettings:
@@ -42,6 +44,9 @@ class JobSettings:
     invert: bool = False
     existing: str = "replace"
     output: str = "mask"
+    # With a selection in the image, the network looks only at its bounding box and the mask
+    # is 0 outside it (never above a soft selection): the user points at the subject.
+    use_selection: bool = True
 
     def __post_init__(self) -> None:
         for value, known, what in ((self.output, OUTPUTS, "output"),
@@ -99,6 +104,36 @@ class LayerInput:
     height: int
     fmt: str
     base_mask: bytes | None = None  # its existing mask, when the settings combine it
+    # The selection as a hint (see selection_box): its bounding box on the layer, and its
+    # values over the whole layer (one byte a pixel, 0 outside), or both None.
+    box: Box | None = None
+    selection: bytes | bytearray | None = None
+
+
+def selection_box(name: str, left: int, top: int, right: int, bottom: int,
+                  width: int, height: int) -> Box:
+    """The selection's bounding box (``left, top`` inclusive, ``right, bottom`` exclusive, in
+    the layer's own pixels: image coordinates less the layer's offsets) clipped to a
+    ``width`` x ``height`` layer; a UsageError saying what to do when it misses the layer."""
+    x0, y0 = max(left, 0), max(top, 0)
+    x1, y1 = min(right, width), min(bottom, height)
+    if x1 <= x0 or y1 <= y0:
+        raise UsageError(f"The selection does not touch layer {name!r}: select part of that "
+                         "layer's subject (bgmask looks only inside the selection), or remove "
+                         "the selection to mask the whole layer.")
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def selection_hint(layer: LayerInput) -> tuple[Box | None, list[bytes | bytearray]]:
+    """The worker's box and the base planes for a layer's selection: none at all for a
+    selection that covers the whole layer fully (Select All), which changes nothing."""
+    if layer.box is None:
+        return None, []
+    planes = [] if layer.selection is None else [layer.selection]
+    if layer.box == (0, 0, layer.width, layer.height) and (
+            layer.selection is None or layer.selection.count(255) == len(layer.selection)):
+        return None, []
+    return layer.box, planes
 
 
 def mask_layers(client: WorkerClient, count: int, read: Callable[[int], LayerInput],
@@ -117,9 +152,14 @@ def mask_layers(client: WorkerClient, count: int, read: Callable[[int], LayerInp
             report(fraction, f"masking {name}...")
 
         progress(index / count)
+        options = settings.worker_options()
+        # The setting is honoured here too, so an adapter may read the selection regardless.
+        box, planes = selection_hint(layer) if settings.use_selection else (None, [])
+        if box is not None:
+            options["box"] = list(box)
         replies.append(client.mask(
             layer.pixels, layer.width, layer.height, layer.fmt, model=settings.model,
-            options=settings.worker_options(), base_mask=layer.base_mask,
+            options=options, base_mask=layer.base_mask, base_masks=planes,
             progress=layer_progress(index, count, progress)))
         if timer is not None:
             timer.lap("worker")

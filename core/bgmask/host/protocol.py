@@ -17,9 +17,10 @@ type        from client                      from worker
 hello       {"protocol": 1[, "secret"]}      {"protocol": 1, "version", "providers", "pid"}
 mask        {"id", "width", "height",        {"id", "width", "height", "provider",
             "format", "model", "options",    "notice"} + payload of width*height bytes
-            "base_mask", "mask_size"}
+            "base_mask" (true or a count),
+            "mask_size"}
             + payload of pixels
-            [+ mask-size bytes]
+            [+ mask-size bytes per base plane]
 progress    -                                {"id", "stage", "done", "total"}; stage
                                              "alive" (every few seconds while a request
                                              is queued or running) only says so
@@ -39,9 +40,18 @@ With ``"mask_size": [W, H]`` the pixels are a reduced copy (1024 px at most per 
 network ever sees) of a W x H layer, and the mask comes back at W x H: a big layer need not be
 read or sent whole. Not with edge refinement, which needs the full-size pixels.
 
-With ``"base_mask": true`` the pixels are followed by an 8-bit mask of the mask's size (an
-existing layer mask) and the reply is the pixel-wise minimum of the two, so adapters can
-intersect without array code of their own. This module imports only the standard library.
+With ``"base_mask": true`` (or a count, 1 to MAX_BASE_MASKS) the pixels are followed by that
+many 8-bit planes of the mask's size (an existing layer mask, the user's selection over the
+layer) and the reply is the pixel-wise minimum of the mask and every plane, so adapters can
+intersect without array code of their own (a per-byte loop in an editor's Python costs
+seconds on a 12 MP layer). The payload's length is checked against the claim first.
+
+``"options"`` may hold ``"refine"``, ``"quality"``, ``"invert"``, ``"threshold"``,
+``"contrast"`` and ``"box": [x, y, width, height]`` (whole pixels of the mask, inside it): the
+network looks only at the box and the mask is 0 outside it (what ``bgmask --box`` does). An
+editor sends its selection's bounding box there and the selection itself as a base plane, so
+the mask is 0 outside the selection and never above a soft selection's value.
+This module imports only the standard library.
 """
 
 from __future__ import annotations
@@ -64,6 +74,8 @@ MAX_PIXELS = 1 << 28
 MAX_SIDE = 1 << 18
 # A hello is a few dozen bytes; this is all a connection may send before it is authenticated.
 MAX_HELLO = 4096
+# Planes a mask request may send to be intersected with its mask (an existing mask, a selection).
+MAX_BASE_MASKS = 2
 # Payloads are read into a buffer that grows as the bytes arrive (doubling from this size), so
 # a frame that claims a large payload costs memory only for what was actually sent.
 FIRST_CHUNK = 1 << 20

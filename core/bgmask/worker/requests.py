@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image
 
+from ..engine.box import check_inside
 from ..engine.pipeline import Masker, MaskOptions
 from ..engine.runtime import RuntimeOptions, available_providers
 from ..host.catalogue import DEFAULT_MODEL
@@ -31,6 +32,7 @@ from ..host.errors import (
     UsageError,
 )
 from ..host.protocol import (
+    MAX_BASE_MASKS,
     MAX_HELLO,
     MAX_PAYLOAD,
     PROTOCOL_VERSION,
@@ -47,6 +49,9 @@ from ..host.version import VERSION as __version__
 OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "refine": (bool,), "quality": (str,), "threshold": (float, int, type(None)),
     "invert": (bool,), "contrast": (float, int),
+    # [x, y, width, height] in the mask's pixels (a user's selection): checked by MaskOptions
+    # like the command line's --box, and against the mask's size before the payload is read.
+    "box": (list,),
 }
 DTYPES: dict[int, np.dtype] = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<f4")}
 MAX_MESSAGE = 2000  # characters of an error message sent back
@@ -57,7 +62,7 @@ MAX_MESSAGE = 2000  # characters of an error message sent back
 PIL_RAW_MODES = {"rgb8": "RGB", "rgba8": "RGBX", "bgra8": "BGRX"}
 
 
-def pixels_to_input(payload: bytes | bytearray, width: int, height: int, fmt: str
+def pixels_to_input(payload: bytes | bytearray | memoryview, width: int, height: int, fmt: str
                     ) -> np.ndarray | Image.Image:
     """What the pipeline takes for these pixels: a PIL image for 8-bit colour, else an array."""
     raw_mode = PIL_RAW_MODES.get(fmt)
@@ -67,10 +72,12 @@ def pixels_to_input(payload: bytes | bytearray, width: int, height: int, fmt: st
     if len(payload) != size:
         raise MalformedRequestError(
             f"{width}x{height} {fmt} needs {size} bytes of pixels, {len(payload)} were sent")
-    return Image.frombuffer("RGB", (width, height), payload, "raw", raw_mode, 0, 1)
+    # Pillow maps any buffer (a memoryview of the request too); its stub names fewer types.
+    return Image.frombuffer("RGB", (width, height), payload,  # type: ignore[arg-type]
+                            "raw", raw_mode, 0, 1)
 
 
-def pixels_to_array(payload: bytes | bytearray, width: int, height: int, fmt: str
+def pixels_to_array(payload: bytes | bytearray | memoryview, width: int, height: int, fmt: str
                     ) -> np.ndarray:
     channels, sample = parse_format(fmt)
     size = expected_payload(width, height, fmt)
@@ -112,6 +119,19 @@ def mask_size(raw: Any, width: Any, height: Any) -> tuple[int, int]:
     if width > raw[0] or height > raw[1]:
         raise MalformedRequestError("mask_size must be at least the size of the pixels sent")
     return raw[0], raw[1]  # Masker.mask refuses it with refinement, which needs full size
+
+
+def base_mask_count(raw: Any) -> int:
+    """How many 8-bit planes of the mask's size follow the pixels: ``true`` is one (the first
+    protocol's form), or a count up to MAX_BASE_MASKS (an existing mask and a selection)."""
+    if raw is None or raw is False:
+        return 0
+    if raw is True:
+        return 1
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw <= MAX_BASE_MASKS:
+        return raw
+    raise MalformedRequestError(f"base_mask must be true, false or a count of 0 to "
+                                f"{MAX_BASE_MASKS} planes, not {raw!r}")
 
 
 def _short_id(value: Any) -> bool:
@@ -270,28 +290,32 @@ class Worker:
             thread.join()
 
     def check_mask(self, header: dict[str, Any], size: int
-                   ) -> tuple[int, int, str, tuple[int, int], MaskOptions, str]:
+                   ) -> tuple[int, int, str, tuple[int, int], MaskOptions, str, int]:
         """Everything a mask request claims, checked before its payload is read."""
         width, height, fmt = header.get("width"), header.get("height"), header.get("format")
         if not isinstance(fmt, str):
             raise MalformedRequestError("a mask request needs a string 'format'")
         options = mask_options(header.get("options"))
         out = mask_size(header.get("mask_size"), width, height)
+        if options.box is not None:
+            check_inside(options.box, *out)
+        planes = base_mask_count(header.get("base_mask"))
         pixels = expected_payload(width, height, fmt)
-        base = out[0] * out[1] if header.get("base_mask") else 0
+        base = out[0] * out[1] * planes
         if size != pixels + base:
-            extra = f" and {base} of base mask" if base else ""
+            extra = f" and {base} of base mask{'s' if planes > 1 else ''}" if base else ""
             raise MalformedRequestError(f"{width}x{height} {fmt} needs {pixels} bytes of pixels"
                                         f"{extra}, {size - base} were sent")
         model = header.get("model") or DEFAULT_MODEL
         if not isinstance(model, str):
             raise UsageError("model must be a string")
-        return width, height, fmt, out, options, model  # type: ignore[return-value]
+        return width, height, fmt, out, options, model, planes  # type: ignore[return-value]
 
     def mask(self, header: dict[str, Any], size: int) -> None:
         request_id = header.get("id")
         try:
-            width, height, fmt, (out_w, out_h), options, model = self.check_mask(header, size)
+            width, height, fmt, (out_w, out_h), options, model, planes = \
+                self.check_mask(header, size)
         except BgmaskError as exc:
             try:
                 skip_payload(self.stdin, size)
@@ -299,18 +323,17 @@ class Worker:
                 raise ProtocolError(f"{exc}; {lost}") from None
             raise
         payload = read_payload(self.stdin, size)
-        base_mask = None
-        if header.get("base_mask"):
-            split = size - out_w * out_h
-            base_mask = np.frombuffer(payload, np.uint8, offset=split)
-            payload = payload[:split]
-        pixels = pixels_to_input(payload, width, height, fmt)
+        split = size - planes * out_w * out_h
+        # Views into the payload, no copies: a 12 MP selection and mask cost nothing more.
+        bases = [np.frombuffer(payload, np.uint8, out_w * out_h, split + i * out_w * out_h)
+                 for i in range(planes)]
+        pixels = pixels_to_input(memoryview(payload)[:split], width, height, fmt)
         with self.beating(request_id), self.lock:
             masker = self.masker(model, request_id)
             self.send({"type": "progress", "id": request_id, "stage": "inference", "done": 0,
                        "total": 1})
             mask = masker.mask(pixels, options, size=(out_w, out_h))
-        if base_mask is not None:
+        for base_mask in bases:  # an existing mask, a soft selection: never above either
             np.minimum(mask, base_mask.reshape(mask.shape), out=mask)
         self.send({"type": "mask", "id": request_id, "width": out_w, "height": out_h,
                    "provider": masker.provider, "notice": masker.notice},

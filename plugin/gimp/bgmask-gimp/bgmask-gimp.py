@@ -3,7 +3,9 @@
 
 Predicts a soft alpha matte for each selected layer with bgmask's worker, a separate process in
 bgmask's own environment, and writes it as a layer mask (or a selection, or a new layer with the
-mask). The layer's pixels are never changed and everything lands in one undo group.
+mask). The layer's pixels are never changed and everything lands in one undo group. With a
+selection, the network looks only inside it (its bounding box on each layer; the mask is 0
+outside the selection and never above its value), so a user can point at a missed subject.
 
 Sections: imports, registration, dialog, run (read, mask, write), error reporting.
 """
@@ -26,12 +28,14 @@ from bgmask.host.job import (  # noqa: E402
     OUTPUTS,
     QUALITIES,
     SETTING_NAMES,
+    Box,
     JobSettings,
     LayerInput,
     PhaseTimer,
     click_client,
     failure_message,
     mask_layers,
+    selection_box,
 )
 from bgmask.host.version import VERSION  # noqa: E402
 from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
@@ -88,6 +92,10 @@ class BgmaskPlugIn(Gimp.PlugIn):
                    _choice(EXISTING), "replace", READWRITE)
         add_choice("output", "_Output", "Where the mask goes",
                    _choice(OUTPUTS), "mask", READWRITE)
+        procedure.add_boolean_argument(
+            argument_name("use_selection"), "Look only inside the _selection",
+            "With a selection, mask only inside it: point at the subject the network missed",
+            True, READWRITE)
         return procedure
 
 
@@ -107,8 +115,14 @@ def ask_settings(procedure: Gimp.Procedure, config: Gimp.ProcedureConfig) -> boo
         dialog.destroy()
 
 
+def argument_name(setting: str) -> str:
+    """A procedure argument's name for a setting: GIMP wants dashes ("use-selection")."""
+    return setting.replace("_", "-")
+
+
 def settings_from(config: Gimp.ProcedureConfig) -> JobSettings:
-    return JobSettings.from_mapping({name: config.get_property(name) for name in SETTING_NAMES})
+    return JobSettings.from_mapping({name: config.get_property(argument_name(name))
+                                     for name in SETTING_NAMES})
 
 
 # -- run ------------------------------------------------------------------------------------
@@ -130,7 +144,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
         with click_client() as client:
             timer.lap("connect")
             replies = mask_layers(client, len(layers),
-                                  lambda index: read_layer(layers[index], settings),
+                                  lambda index: read_layer(image, layers[index], settings),
                                   settings, report_progress, timer)
         write_all(image, layers, [reply.mask for reply in replies], settings)
         timer.lap("write")
@@ -169,32 +183,52 @@ def pixel_format(layer: Gimp.Layer) -> tuple[str, str]:
     return ("R'G'B'A u8", "rgba8") if alpha else ("R'G'B' u8", "rgb8")
 
 
-def read(drawable: Gimp.Drawable, babl_format: str) -> bytearray:
-    """The drawable's pixels at full size, fetched in strips so that a big layer is held once
-    (a single read would hold it twice: GEGL's copy and Python's)."""
-    width, height = drawable.get_width(), drawable.get_height()
+def read(drawable: Gimp.Drawable, babl_format: str,
+         area: tuple[int, int, int, int] | None = None) -> bytearray:
+    """The drawable's pixels at full size (or over ``area``, x, y, width, height in its own
+    pixels, 0 beyond its edges), fetched in strips so that a big layer is held once (a single
+    read would hold it twice: GEGL's copy and Python's)."""
+    left, origin, width, height = area or (0, 0, drawable.get_width(), drawable.get_height())
     row_bytes = width * CHANNELS[babl_format]
     pixels = bytearray(row_bytes * height)
     buffer = drawable.get_buffer()
     rows = max(1, STRIP_PIXELS // width)
     for top in range(0, height, rows):
         count = min(rows, height - top)
-        strip = buffer.get(Gegl.Rectangle.new(0, top, width, count), 1.0, babl_format,
-                           Gegl.AbyssPolicy.NONE)
+        strip = buffer.get(Gegl.Rectangle.new(left, origin + top, width, count), 1.0,
+                           babl_format, Gegl.AbyssPolicy.NONE)
         pixels[top * row_bytes:(top + count) * row_bytes] = strip
     return pixels
 
 
-def read_layer(layer: Gimp.Layer, settings: JobSettings) -> LayerInput:
+def read_selection(image: Gimp.Image, layer: Gimp.Layer) -> tuple[Box, bytearray] | None:
+    """The image's selection over the layer, in the layer's own pixels (the selection
+    channel covers the canvas; the layer may sit anywhere on or off it): its bounding box
+    clipped to the layer, and its values over the whole layer; None without a selection.
+    A UsageError (nothing is written) when the selection misses the layer."""
+    _, non_empty, x1, y1, x2, y2 = Gimp.Selection.bounds(image)
+    if not non_empty:
+        return None
+    _, dx, dy = layer.get_offsets()
+    width, height = layer.get_width(), layer.get_height()
+    box = selection_box(layer.get_name(), x1 - dx, y1 - dy, x2 - dx, y2 - dy, width, height)
+    # Linear "Y u8", as masks are read: a selection's values are coverage, not colours.
+    return box, read(image.get_selection(), MASK_FORMAT, (dx, dy, width, height))
+
+
+def read_layer(image: Gimp.Image, layer: Gimp.Layer, settings: JobSettings) -> LayerInput:
     """The layer at its own size, from its own pixels, with its mask where the job combines
-    it. Never a copy scaled by GEGL: its scaled reads return zeros in plug-ins of GIMP 3.0
-    and 3.2 (an empty mask on every big layer), and even where they work, u2netp's mask
-    moves by several levels for input changes of a fraction of a level."""
+    it and the selection as a hint where the settings use it. Never a copy scaled by GEGL:
+    its scaled reads return zeros in plug-ins of GIMP 3.0 and 3.2 (an empty mask on every big
+    layer), and even where they work, u2netp's mask moves by several levels for input changes
+    of a fraction of a level."""
     babl_format, worker_format = pixel_format(layer)
+    hint = read_selection(image, layer) if settings.use_selection else None
     old = layer.get_mask()
     base = read(old, MASK_FORMAT) if old is not None and settings.combines_existing else None
     return LayerInput(layer.get_name(), read(layer, babl_format), layer.get_width(),
-                      layer.get_height(), worker_format, bytes(base) if base else None)
+                      layer.get_height(), worker_format, bytes(base) if base else None,
+                      *(hint or (None, None)))
 
 
 def write_all(image: Gimp.Image, layers: list[Gimp.Layer], masks: list[bytes],
@@ -210,6 +244,8 @@ def write_all(image: Gimp.Image, layers: list[Gimp.Layer], masks: list[bytes],
             elif settings.output == "selection":
                 # A layer mask turned into a selection honours the layer's offsets. GIMP
                 # refuses to add back a mask once removed: the old one returns as a copy.
+                # With a selection hint each mask is already within the old selection, so
+                # replacing it selects the subject found inside it.
                 had = layer.get_mask()
                 old = bytes(read(had, MASK_FORMAT)) if had is not None else None
                 temporary = set_mask(layer, mask)
