@@ -93,7 +93,9 @@ def rss_mb(pid: int) -> float:
 @pytest.mark.slow
 def test_a_thousand_requests_do_not_grow_the_worker(model_dir):
     """Photo-sized requests of varying shapes; RSS after 1,000 within 5% of RSS after the
-    100 warm-up requests (onnxruntime's arena and Pillow's pools settle in those)."""
+    100 warm-up requests (onnxruntime's arena and Pillow's pools settle in those). One in 25
+    is "best" (five network passes each): its buffers are exercised without the test costing
+    minutes of CI."""
     photo = np.asarray(Image.open(SAMPLE).convert("RGB"))
     shapes = [(512, 512), (480, 320), (300, 451), (640, 427)]
     inputs = [np.ascontiguousarray(np.resize(photo, (h, w, 3))) for w, h in shapes]
@@ -101,7 +103,7 @@ def test_a_thousand_requests_do_not_grow_the_worker(model_dir):
         def request(i: int) -> None:
             a = inputs[i % len(inputs)]
             client.mask(a.tobytes(), a.shape[1], a.shape[0], "rgb8",
-                        options={"quality": "best"} if i % 7 == 0 else None)
+                        options={"quality": "best"} if i % 25 == 0 else None)
 
         for i in range(100):
             request(i)
