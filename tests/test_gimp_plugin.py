@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import runpy
 import sys
 import types
 from pathlib import Path
@@ -399,3 +400,36 @@ def test_selection_output_with_a_selection_selects_the_subject_inside_it(plugin,
     assert any(image.selection) and image.selection != old
     assert all(new <= was for new, was in zip(image.selection, old, strict=True))
     assert layer.get_mask() is None
+
+
+def test_run_as_gimp_runs_it_the_process_ends_with_gimps_status_at_once(tmp_path,
+                                                                        monkeypatch):
+    """GIMP 3.2 does not wait for a plug-in's process: one still in Python's teardown when
+    GIMP quits is reported as a "Zombie plug-in". Run as a script, the plug-in ends its
+    process as soon as Gimp.main returns, with its status; imported, it does not."""
+    fake.reset()
+    for name, module in fake.modules().items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delitem(sys.modules, "bgmask_vendor", raising=False)
+    stage_gimp(tmp_path)
+    folder = tmp_path / "bgmask-gimp"
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setattr(fake.Gimp, "main", lambda gtype, argv: 3)
+    ended: list[int] = []
+
+    class Ended(BaseException):
+        pass
+
+    def exit_now(status: int) -> None:
+        ended.append(status)
+        raise Ended
+
+    monkeypatch.setattr(os, "_exit", exit_now)
+    with pytest.raises(Ended):
+        runpy.run_path(str(folder / "bgmask-gimp.py"), run_name="__main__")
+    assert ended == [3]
+    spec = importlib.util.spec_from_file_location("bgmask_gimp", folder / "bgmask-gimp.py")
+    assert spec is not None and spec.loader is not None
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    assert ended == [3]
+    sys.modules.pop("bgmask_vendor", None)
