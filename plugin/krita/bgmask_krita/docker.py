@@ -5,7 +5,9 @@ from __future__ import annotations
 from bgmask.host.catalogue import CATALOGUE
 from bgmask.host.job import EXISTING, OUTPUTS, QUALITIES, SETTING_NAMES, JobSettings
 from krita import DockWidget
-from PyQt5.QtWidgets import (
+
+from .job import RUNNER, JobResult
+from .qt import (
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -15,8 +17,6 @@ from PyQt5.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from .job import RUNNER, JobResult
 from .state import load_settings, save_settings
 
 DOCKER_ID = "bgmask_docker"
@@ -85,7 +85,9 @@ class BgmaskDocker(DockWidget):
         pass
 
     def settings(self) -> JobSettings:
-        widgets = {name: getattr(self, name) for name in SETTING_NAMES}
+        # A setting this docker has no widget for (the selection hint: GIMP only so far, Krita
+        # sends no selection) keeps its default.
+        widgets = {name: getattr(self, name) for name in SETTING_NAMES if hasattr(self, name)}
         return JobSettings.from_mapping({
             name: w.isChecked() if isinstance(w, QCheckBox) else w.currentData()
             for name, w in widgets.items()})

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from krita import Extension, Krita
 
+from .compat import qt_major
+
 ACTION_ID = "bgmask_remove_background"
 
 
@@ -26,10 +28,11 @@ class BgmaskExtension(Extension):
 def refuse(reason: str) -> None:
     """Tells the user once, when the first window opens, why the plug-in is not active."""
     def tell() -> None:
-        try:
+        # Only QtWidgets, of the binding Krita runs (Krita 5.3 and 6 refuse the other one).
+        if qt_major() >= 6:
+            from PyQt6.QtWidgets import QMessageBox
+        else:
             from PyQt5.QtWidgets import QMessageBox
-        except ImportError:  # Krita 6 ships PyQt6
-            from PyQt6.QtWidgets import QMessageBox  # type: ignore[assignment]
 
         window = Krita.instance().activeWindow()
         QMessageBox.warning(window.qwindow() if window else None, "bgmask", reason)

@@ -16,9 +16,9 @@ from bgmask.host.job import (
     failure_message,
 )
 from krita import Krita
-from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal
 
 from . import host
+from .qt import QMessageBox, QObject, Qt, QTimer, pyqtSignal
 from .state import SESSION, WorkerSession
 
 FRONT_TRIES, FRONT_WAIT_MS = 40, 50
@@ -41,7 +41,7 @@ class MaskJob(QObject):
     def __init__(self, settings: JobSettings, session: WorkerSession = SESSION) -> None:
         super().__init__()
         self.settings, self.session = settings, session
-        self._replied.connect(self._apply, Qt.QueuedConnection)
+        self._replied.connect(self._apply, Qt.ConnectionType.QueuedConnection)
         self._started = 0.0
         self._return_to = None  # the view the user was on, when a write brought ours forward
         self.timer = PhaseTimer()
@@ -174,11 +174,10 @@ class JobRunner(QObject):
 
 
 def show_error(message: str) -> None:
-    from PyQt5.QtWidgets import QMessageBox
-
     window = Krita.instance().activeWindow()
     parent = window.qwindow() if window is not None else None
-    box = QMessageBox(QMessageBox.Warning, "bgmask", message, QMessageBox.Ok, parent)
+    box = QMessageBox(QMessageBox.Icon.Warning, "bgmask", message,
+                      QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("bgmask_error")
     box.open()  # not modal-blocking: tests and users can carry on
 

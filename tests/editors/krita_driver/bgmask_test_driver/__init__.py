@@ -4,10 +4,29 @@ timer); the result is written as JSON to $BGMASK_TEST_WORK/result.json and Krita
 
 import json
 import os
+import sys
 import traceback
 
 from krita import Krita
-from PyQt5.QtCore import QTimer
+
+
+def qt_major():
+    """Krita 5.3+ names its Qt; 5.1 and 5.2 do not, and every Krita imported its binding
+    before any plug-in (Krita 5.3 and 6 refuse the other one)."""
+    try:
+        import pykrita
+
+        return int(pykrita.qt_major_version())
+    except (ImportError, AttributeError):
+        return 6 if "PyQt6" in sys.modules else 5
+
+
+if qt_major() >= 6:
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication, QLabel
+else:
+    from PyQt5.QtCore import QTimer
+    from PyQt5.QtWidgets import QApplication, QLabel
 
 WORK = os.environ.get("BGMASK_TEST_WORK", "")
 DRIVER = os.environ.get("BGMASK_KRITA_DRIVER", "")
@@ -36,8 +55,6 @@ def start():
 
 def visible_windows():
     """What is on screen when the driver is stuck (a modal dialog, most often)."""
-    from PyQt5.QtWidgets import QApplication, QLabel
-
     found = []
     for widget in QApplication.topLevelWidgets():
         if widget.isVisible():
