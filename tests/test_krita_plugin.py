@@ -34,17 +34,18 @@ def plugin(tmp_path, monkeypatch):
     return load
 
 
-@pytest.mark.parametrize("version, supported", [
-    ("5.1.5", True), ("5.2.2", True), ("5.2.9-git", True), ("5.0.9", False), ("4.4.8", False),
-    ("6.0.0", False), ("", False)])
-def test_version_gate(plugin, version, supported):
-    plugin()  # 4.4.8: the package loads its refusal path only
-    from bgmask_krita.compat import unsupported_reason
+@pytest.mark.parametrize("version, qt, supported", [
+    ("5.1.5", 5, True), ("5.2.9-git", 5, True), ("5.3.4.1", 5, True), ("6.0.4.1", 6, True),
+    ("5.0.9", 5, False), ("4.4.8", 5, False), ("7.0.0", 7, False), ("", 5, False)])
+def test_version_gate(plugin, version, qt, supported):
+    """Krita 5.1 up to 6.x on Qt 5 or 6 runs; anything else is refused, naming the range."""
+    plugin()
+    from bgmask_krita.compat import SUPPORTED_RANGE, unsupported_reason
 
-    reason = unsupported_reason(version)
+    reason = unsupported_reason(version, qt)
     assert (reason is None) == supported
     if reason:
-        assert "5.1" in reason and "disabled" in reason
+        assert SUPPORTED_RANGE in reason and "disabled" in reason
 
 
 def test_unsupported_krita_registers_nothing_and_tells_the_user(plugin, monkeypatch):
