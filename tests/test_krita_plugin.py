@@ -191,6 +191,31 @@ def test_selection_and_new_layer_outputs_leave_the_layer_alone(plugin):
     assert names == ["photo", "photo (bgmask)"]
 
 
+def test_the_selection_is_sent_as_a_box_and_a_plane_on_the_layers_own_pixels(plugin):
+    """A selection in image coordinates becomes the layer's box (offsets taken off) and its
+    values over the layer, 0 where it does not reach."""
+    plugin()
+    from bgmask_krita import host
+
+    layer = fake.Node("photo", rect=fake.QRect(10, 20, 4, 2), data=bytes(32))
+    hint = fake.Selection()
+    hint.setPixelData(bytes([200, 255]), 12, 21, 2, 1)  # x 12-13, y 21: inside the layer
+    sent = host.read_layer(layer, False, hint).sent
+    assert sent.box == (2, 1, 2, 1)
+    assert sent.selection == bytes([0, 0, 0, 0, 0, 0, 200, 255])
+
+
+def test_a_selection_beside_the_layer_is_a_clear_error(plugin):
+    plugin()
+    from bgmask_krita import host
+
+    hint = fake.Selection()
+    hint.setPixelData(bytes([255]), 100, 100, 1, 1)
+    with pytest.raises(BgmaskError, match="does not touch layer 'photo'"):
+        host.read_layer(fake.Node("photo", rect=fake.QRect(10, 20, 4, 2), data=bytes(32)),
+                        False, hint)
+
+
 def test_settings_survive_a_restart_and_bad_values_fall_back(plugin):
     plugin()
     from bgmask.host.job import JobSettings

@@ -11,7 +11,7 @@ import time
 import traceback
 
 from bgmask_test_driver import qt_major
-from krita import Krita
+from krita import Krita, Selection
 
 if qt_major() >= 6:
     from PyQt6.QtCore import QTimer
@@ -130,6 +130,24 @@ def scenario_action(done):
             done()
         after_job(check)
     open_photo("action", opened)
+
+
+def scenario_hint(done):
+    """A rectangle selected around the small subject the network misses on the whole photo."""
+    def opened(doc, layer):
+        hint = Selection()
+        hint.select(*JOB["hint_box"], 255)
+        doc.setSelection(hint)
+        before = digest(layer)
+        start_with("action")
+
+        def check(result, seen):
+            results["hint"] = {"ok": result.ok, "message": result.message,
+                               "mask": save_mask("hint", layer),
+                               "pixels_unchanged": digest(layer) == before}
+            done()
+        after_job(check)
+    open_photo("hint", opened, JOB["hint_photo"])
 
 
 def scenario_docker(done):
@@ -470,7 +488,7 @@ SCENARIOS = {
     "killed_worker": scenario_killed_worker,
     "two_documents": scenario_two_documents,
     "timing": scenario_timing,
-    "action": scenario_action, "docker": scenario_docker,
+    "action": scenario_action, "docker": scenario_docker, "hint": scenario_hint,
     "RGBAU16": scenario_colour_space("RGBA", "U16", "sRGB-elle-V2-g10.icc"),
     "CMYKAU8": scenario_colour_space("CMYKA", "U8", "Chemical proof"),
     "offset": scenario_offset, "two_layers": scenario_two_layers,

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from ..conftest import assert_same_mask
+from ..hint_photo import BOX, cat_alone_mask, cat_beside_astronaut, iou_with_cat
 from ..photos import CUP
 from .krita_host import SUITES, KritaHost, KritaRun, copy_profile, require_krita
 from .test_gimp import assert_close, cli_mask
@@ -23,7 +24,7 @@ from .test_gimp import assert_close, cli_mask
 pytestmark = pytest.mark.editors
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "krita_e2e_driver.py"
-SCENARIOS = ["action", "docker", "RGBAU16", "CMYKAU8", "offset", "two_layers", "existing",
+SCENARIOS = ["action", "docker", "hint", "RGBAU16", "CMYKAU8", "offset", "two_layers", "existing",
              "two_documents", "killed_worker", "big_layer"]
 
 
@@ -74,9 +75,14 @@ def camera_results(krita_host, photo, camera, model_dir, tmp_path_factory) -> di
 
 
 @pytest.fixture(scope="module")
-def results(krita_host, photo, model_dir, tmp_path_factory) -> dict:
+def results(krita_host, photo, hint_photo, model_dir, tmp_path_factory) -> dict:
     return checked(krita(krita_host, tmp_path_factory.mktemp("krita"), photo, model_dir,
-                         SCENARIOS))
+                         SCENARIOS, hint_photo=str(hint_photo), hint_box=list(BOX)))
+
+
+@pytest.fixture(scope="module")
+def hint_photo(tmp_path_factory) -> Path:
+    return cat_beside_astronaut(tmp_path_factory.mktemp("krita-hint"))
 
 
 def mask_of(info: dict) -> np.ndarray:
@@ -93,6 +99,23 @@ def test_action_adds_the_cli_mask_keeps_pixels_and_one_undo_removes_it(results, 
     assert action["pixels_unchanged"]
     assert action["masks_after_one_undo"] == 0
     assert action["provider"] == "CPUExecutionProvider"
+
+
+def test_a_selection_points_at_the_subject_the_network_missed(results, hint_photo, masker,
+                                                              tmp_path):
+    """The cat beside the astronaut: selected around, Krita's mask is the core's ``--box``
+    mask for the same pixels, 0 outside the selection, and it finds the cat."""
+    hint = results["hint"]
+    assert hint["ok"], hint["message"]
+    assert hint["pixels_unchanged"]
+    got = mask_of(hint["mask"])
+    boxed = cli_mask(hint_photo, tmp_path, "--box", ",".join(map(str, BOX)))
+    assert_same_mask(got, boxed)
+    x, y, w, h = BOX
+    outside = np.ones(got.shape, bool)
+    outside[y:y + h, x:x + w] = False
+    assert got[outside].max() == 0
+    assert iou_with_cat(got, cat_alone_mask(masker)) > 0.9
 
 
 def test_docker_button_adds_the_mask_and_reports_in_its_status_line(results, expected):

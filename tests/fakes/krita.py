@@ -117,12 +117,35 @@ class Selection:
     def add(self, other: Selection) -> None:
         self.parts += other.parts
 
+    # A selection made by one setPixelData: its bounds and values (0 outside).
+    def x(self) -> int:
+        return self.parts[0][1]
+
+    def y(self) -> int:
+        return self.parts[0][2]
+
+    def width(self) -> int:
+        return self.parts[0][3]
+
+    def height(self) -> int:
+        return self.parts[0][4]
+
+    def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:  # noqa: N802
+        data, sx, sy, sw, sh = self.parts[0]
+        out = bytearray(w * h)
+        for row in range(h):
+            for col in range(w):
+                ix, iy = x + col - sx, y + row - sy
+                if 0 <= ix < sw and 0 <= iy < sh:
+                    out[row * w + col] = data[iy * sw + ix]
+        return bytes(out)
+
 
 class Document:
     def __init__(self, root: Node) -> None:
         self.root = root
         self.active: Node | None = None
-        self.selection: Selection | None = None
+        self.current_selection: Selection | None = None
 
     def rootNode(self) -> Node:  # noqa: N802
         return self.root
@@ -137,7 +160,10 @@ class Document:
         pass
 
     def setSelection(self, selection: Selection) -> None:  # noqa: N802
-        self.selection = selection
+        self.current_selection = selection
+
+    def selection(self) -> Selection | None:
+        return self.current_selection
 
     def refreshProjection(self) -> None:  # noqa: N802
         pass

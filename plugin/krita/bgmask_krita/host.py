@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bgmask.host.errors import BgmaskError
-from bgmask.host.job import COPY_SUFFIX, MASK_NAME, LayerInput
+from bgmask.host.job import COPY_SUFFIX, MASK_NAME, LayerInput, selection_box
 from krita import Document, Krita, Node, Selection
 
 SRGB_PROFILE = "sRGB-elle-V2-srgbtrc.icc"
@@ -59,13 +59,15 @@ def transparency_masks(node: Node) -> list[Node]:
     return [child for child in node.childNodes() if child.type() == TRANSPARENCY_MASK]
 
 
-def read_layer(node: Node, intersect: bool) -> LayerPixels:
+def read_layer(node: Node, intersect: bool, hint: Selection | None = None) -> LayerPixels:
     """The layer's pixels inside its own bounds at full size, converted on a copy when the
     worker cannot read the layer's colour space as it is (linear 16-bit, float, CMYK, Lab,
     XYZ, YCbCr...). Gamma-encoded 16-bit is sent as Krita holds it (native-endian; the
     worker reads little-endian, which every platform Krita ships on is). Never a scaled
     copy: u2netp's mask moves by levels for input changes of a fraction of a level, so only
-    the layer's own pixels give the mask the core computes for them."""
+    the layer's own pixels give the mask the core computes for them. With ``hint`` (the
+    document's selection), the network looks only at its bounding box on the layer and the
+    mask stays within the selection's values there."""
     rect = node.bounds()
     if rect.isEmpty():
         raise BgmaskError(f"The layer '{node.name()}' is empty: there is nothing to mask.")
@@ -86,7 +88,12 @@ def read_layer(node: Node, intersect: bool) -> LayerPixels:
     old = transparency_masks(node)
     if intersect and old:
         base = bytes(old[-1].pixelData(x, y, w, h))
-    return LayerPixels(node, x, y, LayerInput(node.name(), data, w, h, fmt, base))
+    box, plane = None, None
+    if hint is not None:  # image coordinates, like the layer's bounds
+        box = selection_box(node.name(), hint.x() - x, hint.y() - y,
+                            hint.x() + hint.width() - x, hint.y() + hint.height() - y, w, h)
+        plane = bytes(hint.pixelData(x, y, w, h))
+    return LayerPixels(node, x, y, LayerInput(node.name(), data, w, h, fmt, base, box, plane))
 
 
 def add_transparency_mask(doc: Document, node: Node, name: str) -> Node:

@@ -61,8 +61,10 @@ class MaskJob(QObject):
         if not self.layers:
             self._finish(False, NO_LAYER)
             return
+        # Read before anything is written: the "selection" output replaces the selection.
+        hint = doc.selection() if self.settings.use_selection else None
         try:
-            self.inputs = [host.read_layer(layer, self.settings.combines_existing)
+            self.inputs = [host.read_layer(layer, self.settings.combines_existing, hint)
                            for layer in self.layers]
         except (BgmaskError, MemoryError) as exc:
             self._finish(False, failure_message(exc))
