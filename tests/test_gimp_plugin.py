@@ -24,9 +24,8 @@ sys.path.insert(0, str(ROOT / "installers"))
 from bgmask_installer.stage import stage_gimp  # noqa: E402
 
 
-@pytest.fixture
-def plugin(tmp_path, monkeypatch):
-    """bgmask-gimp.py as the installer stages it, run as GIMP runs it, with the fake ``gi``."""
+def staged(tmp_path, monkeypatch) -> Path:
+    """The plug-in's folder as the installer stages it, importable with the fake ``gi``."""
     fake.reset()
     for name, module in fake.modules().items():
         monkeypatch.setitem(sys.modules, name, module)
@@ -34,6 +33,13 @@ def plugin(tmp_path, monkeypatch):
     stage_gimp(tmp_path)
     folder = tmp_path / "bgmask-gimp"
     monkeypatch.syspath_prepend(str(folder))
+    return folder
+
+
+@pytest.fixture
+def plugin(tmp_path, monkeypatch):
+    """bgmask-gimp.py as the installer stages it, run as GIMP runs it, with the fake ``gi``."""
+    folder = staged(tmp_path, monkeypatch)
     spec = importlib.util.spec_from_file_location("bgmask_gimp", folder / "bgmask-gimp.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -407,13 +413,7 @@ def test_run_as_gimp_runs_it_the_process_ends_with_gimps_status_at_once(tmp_path
     """GIMP 3.2 does not wait for a plug-in's process: one still in Python's teardown when
     GIMP quits is reported as a "Zombie plug-in". Run as a script, the plug-in ends its
     process as soon as Gimp.main returns, with its status; imported, it does not."""
-    fake.reset()
-    for name, module in fake.modules().items():
-        monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.delitem(sys.modules, "bgmask_vendor", raising=False)
-    stage_gimp(tmp_path)
-    folder = tmp_path / "bgmask-gimp"
-    monkeypatch.syspath_prepend(str(folder))
+    folder = staged(tmp_path, monkeypatch)
     monkeypatch.setattr(fake.Gimp, "main", lambda gtype, argv: 3)
     ended: list[int] = []
 
