@@ -25,34 +25,54 @@ RADII = (0.06, 0.003)
 _EPS = 1e-4
 
 
-def foreground_colours(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``rgb`` (H, W, 3) uint8 with the soft band's pixels (0 < alpha < 255) replaced by an
-    estimate of the subject's own colour; every other pixel unchanged."""
+def foreground_colours(colours: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``colours`` (H, W, C): the colour channels of a picture (RGB, gray, any order; uint8,
+    uint16, or float in 0..1, no alpha) with the soft band's pixels (0 < alpha < 255)
+    replaced by an estimate of the subject's own colour, in the same type; every other pixel
+    unchanged (the same array when there is no band)."""
     band = (alpha > 0) & (alpha < 255)
     if not band.any():
-        return rgb
+        return colours
+    top = float(np.iinfo(colours.dtype).max) if colours.dtype.kind in "ui" else 1.0
     h, w = alpha.shape
     scale = min(1.0, WORK_SIDE / max(h, w))
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small_rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX),
-                           np.float32) / 255.0
-    small_a = np.asarray(Image.fromarray(alpha).resize(size, Image.Resampling.BOX),
-                         np.float32) / 255.0
-    fg_mean, bg_mean = _local_means(small_rgb, small_a)
-    # The smooth means at full size, in 8 bits (colours; a level is far below what shows).
-    fg_full = np.asarray(Image.fromarray(_to_u8(fg_mean)).resize((w, h),
-                                                                 Image.Resampling.BILINEAR))
-    bg_full = np.asarray(Image.fromarray(_to_u8(bg_mean)).resize((w, h),
-                                                                 Image.Resampling.BILINEAR))
+    small = np.stack([_reduced(colours[:, :, c], size) for c in range(colours.shape[2])],
+                     axis=2) * (1.0 / top)
+    fg_mean, bg_mean = _local_means(small, _reduced(alpha, size) * (1.0 / 255.0))
     ys, xs = np.nonzero(band)
     a = (alpha[ys, xs].astype(np.float32) / 255.0)[:, None]
-    image = rgb[ys, xs].astype(np.float32)
-    fg, bg = fg_full[ys, xs].astype(np.float32), bg_full[ys, xs].astype(np.float32)
+    image = colours[ys, xs].astype(np.float32) * (1.0 / top)
+    # The smooth means at the band's pixels only, so a 12 MP picture costs its band.
+    fg, bg = _at(fg_mean, ys, xs, h, w), _at(bg_mean, ys, xs, h, w)
     # The blend's residual, given back to the foreground in proportion to its share of it.
-    f = fg + a * (image - a * fg - (1.0 - a) * bg)
-    out = rgb.copy()
-    out[ys, xs] = np.clip(f + 0.5, 0.0, 255.0).astype(np.uint8)
+    f = (fg + a * (image - a * fg - (1.0 - a) * bg)) * top
+    out = colours.copy()
+    if colours.dtype.kind in "ui":
+        out[ys, xs] = np.clip(f + 0.5, 0.0, top).astype(colours.dtype)
+    else:  # float pictures may hold values above 1 (HDR): only negatives are impossible
+        out[ys, xs] = np.maximum(f, 0.0)
     return out
+
+
+def _reduced(channel: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One channel as float32 at ``size`` (width, height), each pixel the mean of its box."""
+    image = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
+    return np.asarray(image.resize(size, Image.Resampling.BOX))
+
+
+def _at(small: np.ndarray, ys: np.ndarray, xs: np.ndarray, h: int, w: int) -> np.ndarray:
+    """``small`` (h', w', C) upsampled bilinearly to (h, w), pixel centres aligned, edges
+    held, at the pixels (ys, xs) only."""
+    sh, sw = small.shape[:2]
+    fy = np.clip((ys + 0.5) * (sh / h) - 0.5, 0.0, sh - 1.0)
+    fx = np.clip((xs + 0.5) * (sw / w) - 0.5, 0.0, sw - 1.0)
+    y0, x0 = fy.astype(np.intp), fx.astype(np.intp)
+    y1, x1 = np.minimum(y0 + 1, sh - 1), np.minimum(x0 + 1, sw - 1)
+    dy, dx = (fy - y0).astype(np.float32)[:, None], (fx - x0).astype(np.float32)[:, None]
+    top = small[y0, x0] * (1.0 - dx) + small[y0, x1] * dx
+    bottom = small[y1, x0] * (1.0 - dx) + small[y1, x1] * dx
+    return top * (1.0 - dy) + bottom * dy
 
 
 def _local_means(image: np.ndarray, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +105,3 @@ def _blur(x: np.ndarray, r: int) -> np.ndarray:
         shape[axis] = n
         x = (np.take(sums, hi, axis) - np.take(sums, lo, axis)) / (hi - lo).reshape(shape)
     return x
-
-
-def _to_u8(x: np.ndarray) -> np.ndarray:
-    return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

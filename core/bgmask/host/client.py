@@ -29,6 +29,8 @@ class MaskReply:
     height: int
     provider: str
     notice: str | None
+    # With ``colours=True``: the pixels as sent, their soft edge's colours decontaminated.
+    colours: bytes | None = None
 
 
 def open_pipe(command: Sequence[str], env: Mapping[str, str] | None = None
@@ -118,12 +120,14 @@ class WorkerClient:
              progress: ProgressHandler | None = None,
              base_mask: bytes | bytearray | None = None,
              base_masks: Sequence[bytes | bytearray] = (),
-             mask_size: tuple[int, int] | None = None) -> MaskReply:
+             mask_size: tuple[int, int] | None = None, colours: bool = False) -> MaskReply:
         """The mask of one picture; raises a ``BgmaskError`` subclass with the worker's message.
 
         ``mask_size`` (width, height): the pixels are a reduced copy of a layer that size, and
         the mask comes back at it. With ``base_mask`` and/or ``base_masks`` (one byte per mask
-        pixel each: an existing mask, a selection) the reply is the minimum of it and them."""
+        pixel each: an existing mask, a selection) the reply is the minimum of it and them.
+        With ``colours`` the reply also carries the pixels with their edge colours cleaned
+        (what a new layer holding the subject should show), in ``fmt``; full size only."""
         out_w, out_h = mask_size or (width, height)
         needed = expected_payload(width, height, fmt)
         check_size(out_w, out_h, "a mask")
@@ -136,7 +140,7 @@ class WorkerClient:
             if len(base) != out_w * out_h:
                 raise WorkerError(f"a {out_w}x{out_h} base mask needs {out_w * out_h} bytes, "
                                   f"{len(base)} given")
-        if needed + out_w * out_h * len(bases) > MAX_PAYLOAD:
+        if needed + out_w * out_h * max(len(bases), colours) > MAX_PAYLOAD:
             raise ImageError(f"a {width}x{height} {fmt} layer is more than the worker takes in "
                              f"one request ({MAX_PAYLOAD >> 20} MiB); send it as 8-bit, or "
                              "mask a smaller layer")
@@ -145,6 +149,9 @@ class WorkerClient:
                   "format": fmt, "model": model, "options": dict(options or {})}
         if mask_size is not None:
             header["mask_size"] = [out_w, out_h]
+        if colours:
+            header["colours"] = True
+        expected = out_w * out_h + (needed if colours else 0)
         if bases:
             # true for one plane: a worker of the first protocol reads that too.
             header["base_mask"] = True if len(bases) == 1 else len(bases)
@@ -154,7 +161,7 @@ class WorkerClient:
         assert self.channel is not None
         try:
             reply, payload = self.channel.exchange(header, pixels, progress,
-                                                   max_payload=out_w * out_h)
+                                                   max_payload=expected)
         except WorkerError as exc:
             channel = self.channel
             if not channel.stalled or self._fallback is None:
@@ -168,9 +175,12 @@ class WorkerClient:
             self.start()
             assert self.channel is not None
             reply, payload = self.channel.exchange(header, pixels, progress,
-                                                   max_payload=out_w * out_h)
-        if len(payload) != out_w * out_h:
-            raise WorkerError(f"the worker sent a mask of {len(payload)} bytes for "
-                              f"{out_w}x{out_h}; reinstall bgmask")
-        return MaskReply(bytes(payload), int(reply["width"]), int(reply["height"]),
-                         str(reply.get("provider", "")), reply.get("notice"))
+                                                   max_payload=expected)
+        if len(payload) != expected:
+            what = f" and {width}x{height} {fmt} colours" if colours else ""
+            raise WorkerError(f"the worker sent {len(payload)} bytes for a {out_w}x{out_h} "
+                              f"mask{what}; reinstall bgmask")
+        split = out_w * out_h
+        return MaskReply(bytes(payload[:split]), int(reply["width"]), int(reply["height"]),
+                         str(reply.get("provider", "")), reply.get("notice"),
+                         bytes(payload[split:]) if colours else None)

@@ -47,6 +47,9 @@ class JobSettings:
     # With a selection in the image, the network looks only at its bounding box and the mask
     # is 0 outside it (never above a soft selection): the user points at the subject.
     use_selection: bool = True
+    # The "layer" output only: the new layer's edge colours become the subject's own, so the
+    # old background does not come along. A mask never changes the layer's pixels.
+    decontaminate: bool = False
 
     def __post_init__(self) -> None:
         for value, known, what in ((self.output, OUTPUTS, "output"),
@@ -86,6 +89,11 @@ class JobSettings:
         """Whether a layer's existing mask is sent along, to be intersected with the new one
         (a selection is made from the new mask alone)."""
         return self.existing == "intersect" and self.output != "selection"
+
+    @property
+    def cleans_colours(self) -> bool:
+        """Whether the worker sends back the layer's pixels with clean edge colours."""
+        return self.decontaminate and self.output == "layer"
 
     def worker_options(self) -> dict[str, Any]:
         return {"refine": self.refine, "quality": self.quality, "invert": self.invert}
@@ -160,7 +168,7 @@ def mask_layers(client: WorkerClient, count: int, read: Callable[[int], LayerInp
         replies.append(client.mask(
             layer.pixels, layer.width, layer.height, layer.fmt, model=settings.model,
             options=options, base_mask=layer.base_mask, base_masks=planes,
-            progress=layer_progress(index, count, progress)))
+            progress=layer_progress(index, count, progress), colours=settings.cleans_colours))
         if timer is not None:
             timer.lap("worker")
     return replies

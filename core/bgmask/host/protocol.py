@@ -16,9 +16,9 @@ type        from client                      from worker
 ==========  ===============================  ==============================================
 hello       {"protocol": 1[, "secret"]}      {"protocol": 1, "version", "providers", "pid"}
 mask        {"id", "width", "height",        {"id", "width", "height", "provider",
-            "format", "model", "options",    "notice"} + payload of width*height bytes
-            "base_mask" (true or a count),
-            "mask_size"}
+            "format", "model", "options",    "notice"[, "colours"]} + payload of
+            "base_mask" (true or a count),   width*height bytes [+ the pixels, cleaned]
+            "mask_size", "colours"}
             + payload of pixels
             [+ mask-size bytes per base plane]
 progress    -                                {"id", "stage", "done", "total"}; stage
@@ -51,6 +51,11 @@ seconds on a 12 MP layer). The payload's length is checked against the claim fir
 network looks only at the box and the mask is 0 outside it (what ``bgmask --box`` does). An
 editor sends its selection's bounding box there and the selection itself as a base plane, so
 the mask is 0 outside the selection and never above a soft selection's value.
+With ``"colours": true`` (full-size pixels only) the mask is followed by the pixels as sent,
+same format and channel order, with the colours in the mask's soft band replaced by an
+estimate of the subject's own (an alpha channel untouched): what an editor's "new layer"
+output shows, without the old background's colour at its edge. Never for a layer mask,
+which must leave the layer's pixels as they are.
 This module imports only the standard library.
 """
 

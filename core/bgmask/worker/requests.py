@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ..engine.box import check_inside
+from ..engine.decontaminate import foreground_colours
 from ..engine.pipeline import Masker, MaskOptions
 from ..engine.runtime import RuntimeOptions, available_providers
 from ..host.catalogue import DEFAULT_MODEL
@@ -89,6 +90,19 @@ def pixels_to_array(payload: bytes | bytearray | memoryview, width: int, height:
     if fmt.startswith("bgra"):
         a = a[:, :, [2, 1, 0, 3]]
     return a.astype(a.dtype.newbyteorder("=")) if sample > 1 else a
+
+
+def decontaminated(payload: bytes | bytearray | memoryview, width: int, height: int, fmt: str,
+                   mask: np.ndarray) -> bytes:
+    """The pixels as sent, in their own format and channel order, with the colours in
+    ``mask``'s soft band replaced by the subject's own (an alpha channel is left as it is):
+    the editors' "new layer" output, which must not carry the old background at its edge."""
+    channels, sample = parse_format(fmt)
+    pixels = np.frombuffer(payload, DTYPES[sample]).reshape(height, width, channels)
+    colour = channels - 1 if fmt.startswith(("graya", "rgba", "bgra")) else channels
+    out = pixels.copy()
+    out[:, :, :colour] = foreground_colours(pixels[:, :, :colour], mask)
+    return out.tobytes()
 
 
 def mask_options(raw: Any) -> MaskOptions:
@@ -290,7 +304,7 @@ class Worker:
             thread.join()
 
     def check_mask(self, header: dict[str, Any], size: int
-                   ) -> tuple[int, int, str, tuple[int, int], MaskOptions, str, int]:
+                   ) -> tuple[int, int, str, tuple[int, int], MaskOptions, str, int, bool]:
         """Everything a mask request claims, checked before its payload is read."""
         width, height, fmt = header.get("width"), header.get("height"), header.get("format")
         if not isinstance(fmt, str):
@@ -309,12 +323,23 @@ class Worker:
         model = header.get("model") or DEFAULT_MODEL
         if not isinstance(model, str):
             raise UsageError("model must be a string")
-        return width, height, fmt, out, options, model, planes  # type: ignore[return-value]
+        colours = header.get("colours", False)
+        if not isinstance(colours, bool):
+            raise MalformedRequestError(f"colours must be true or false, not {colours!r}")
+        if colours and out != (width, height):
+            raise UsageError("clean edge colours need the layer's pixels at full size, not a "
+                             "reduced copy")
+        if colours and pixels + out[0] * out[1] > MAX_PAYLOAD:
+            raise UsageError(f"a {width}x{height} {fmt} layer with its cleaned colours is more "
+                             f"than one reply holds ({MAX_PAYLOAD >> 20} MiB); clean the "
+                             "colours of a smaller layer")
+        return (width, height, fmt, out, options, model,  # type: ignore[return-value]
+                planes, colours)
 
     def mask(self, header: dict[str, Any], size: int) -> None:
         request_id = header.get("id")
         try:
-            width, height, fmt, (out_w, out_h), options, model, planes = \
+            width, height, fmt, (out_w, out_h), options, model, planes, colours = \
                 self.check_mask(header, size)
         except BgmaskError as exc:
             try:
@@ -335,6 +360,12 @@ class Worker:
             mask = masker.mask(pixels, options, size=(out_w, out_h))
         for base_mask in bases:  # an existing mask, a soft selection: never above either
             np.minimum(mask, base_mask.reshape(mask.shape), out=mask)
-        self.send({"type": "mask", "id": request_id, "width": out_w, "height": out_h,
-                   "provider": masker.provider, "notice": masker.notice},
-                  mask.data.cast("B"))
+        reply: dict[str, Any] = {"type": "mask", "id": request_id, "width": out_w,
+                                 "height": out_h, "provider": masker.provider,
+                                 "notice": masker.notice}
+        if not colours:
+            self.send(reply, mask.data.cast("B"))
+            return
+        reply["colours"] = fmt
+        cleaned = decontaminated(memoryview(payload)[:split], width, height, fmt, mask)
+        self.send(reply, b"".join([mask.data.cast("B"), cleaned]))
