@@ -225,3 +225,124 @@ def test_settings_survive_a_restart_and_bad_values_fall_back(plugin):
     assert state.load_settings() == JobSettings(refine=True, quality="best", output="selection")
     fake.Krita.instance().writeSetting("bgmask", "output", "somewhere")
     assert state.load_settings() == JobSettings()
+
+
+def test_clean_edge_colours_setting_survives_a_restart(plugin):
+    plugin()
+    from bgmask.host.job import JobSettings
+    from bgmask_krita import state
+
+    state.save_settings(JobSettings(output="layer", decontaminate=True))
+    assert state.load_settings() == JobSettings(output="layer", decontaminate=True)
+    state.save_settings(JobSettings(output="layer"))
+    assert not state.load_settings().decontaminate
+
+
+class RecordingClient:
+    """A worker client that answers every layer with a fixed mask and, when asked, its pixels
+    with every colour byte set to 200 (what "cleaned" looks like here)."""
+
+    def __init__(self) -> None:
+        self.colours_asked: list[bool] = []
+
+    def mask(self, pixels, width, height, fmt, colours=False, **_):  # noqa: ANN001, ANN003, ANN201
+        from bgmask.host.client import MaskReply
+
+        self.colours_asked.append(colours)
+        cleaned = bytes(200 if i % 4 != 3 else b for i, b in enumerate(pixels))
+        return MaskReply(bytes([128]) * (width * height), width, height, "CPU", None,
+                         cleaned if colours else None)
+
+
+def masked(layers: list[fake.Node], doc: fake.Document, **settings: object
+           ) -> tuple[list[str], RecordingClient]:
+    """A whole job on ``layers`` through the worker session and the writes, as the docker
+    runs it (without Qt's threads)."""
+    from bgmask.host.job import JobSettings
+    from bgmask_krita import host
+    from bgmask_krita.state import WorkerSession
+
+    client = RecordingClient()
+    job = JobSettings(**settings)  # type: ignore[arg-type]
+    inputs = [host.read_layer(layer, job.combines_existing) for layer in layers]
+    replies = WorkerSession(lambda: client).masks(  # type: ignore[arg-type, return-value]
+        [p.sent for p in inputs], job, lambda fraction, text: None)
+    return host.write_masks(doc, inputs, replies, job), client
+
+
+def test_new_layer_gets_the_clean_edge_colours_before_it_joins_the_image(plugin):
+    """The worker's cleaned pixels go into the "(bgmask)" copy, written before the copy is
+    added (Krita's one undo of the addition takes them along); the user's layer keeps its
+    own pixels and gets no mask."""
+    plugin()
+    from bgmask_krita import host
+
+    layer = photo_layer()
+    doc = document_with(layer, cls=fake.Document52)
+    root = doc.rootNode()
+    pixels_when_added = []
+    add = root.addChildNode
+    root.addChildNode = lambda child, above: (  # type: ignore[method-assign]
+        pixels_when_added.append(child.data), add(child, above))[1]
+    notes, client = masked([layer], doc, output="layer", decontaminate=True)
+    assert notes == [] and client.colours_asked == [True]
+    copy = root.childNodes()[1]
+    cleaned = bytes([200, 200, 200, 3, 200, 200, 200, 7])  # colours cleaned, alpha as it was
+    assert copy.name() == "photo (bgmask)" and copy.data == cleaned
+    assert pixels_when_added == [cleaned]
+    assert copy.rect == fake.QRect(10, 20, 2, 1)
+    assert [m.data for m in host.transparency_masks(copy)] == [bytes([128, 128])]
+    assert layer.data == bytes(range(8)) and host.transparency_masks(layer) == []
+
+
+@pytest.mark.parametrize("output", ["mask", "selection"])
+def test_clean_edge_colours_never_touch_a_layers_pixels(plugin, output):
+    """With the setting on, a mask or a selection asks the worker for no colours and leaves
+    every layer's pixels as they were."""
+    plugin()
+    layer = photo_layer()
+    doc = document_with(layer, cls=fake.Document52)
+    notes, client = masked([layer], doc, output=output, decontaminate=True)
+    assert notes == [] and client.colours_asked == [False]
+    assert [n.data for n in doc.rootNode().childNodes()] == [bytes(range(8))]
+
+
+def test_new_layer_without_the_setting_keeps_the_layers_colours(plugin):
+    plugin()
+    layer = photo_layer()
+    doc = document_with(layer, cls=fake.Document52)
+    notes, client = masked([layer], doc, output="layer")
+    assert notes == [] and client.colours_asked == [False]
+    assert doc.rootNode().childNodes()[1].data == bytes(range(8))
+
+
+@pytest.mark.parametrize("model, depth, profile, named", [
+    ("RGBA", "F32", "sRGB-elle-V2-g10.icc", "linear RGBA F32"),
+    ("RGBA", "U16", "sRGB-elle-V2-g10.icc", "linear RGBA U16"),
+    ("CMYKA", "U8", "Chemical proof", "CMYKA U8")])
+def test_a_layer_sent_as_a_converted_copy_is_reported_not_written(plugin, model, depth,
+                                                                  profile, named):
+    """The worker cleaned an 8-bit sRGB copy: its values would be wrong in the layer's own
+    colour space, so the new layer keeps the layer's pixels and the message says why."""
+    plugin()
+    layer = photo_layer(model=model, depth=depth, profile=profile)
+    plain = photo_layer()
+    plain.setName("plain")
+    doc = document_with(layer, plain, cls=fake.Document52)
+    notes, _ = masked([layer, plain], doc, output="layer", decontaminate=True)
+    assert notes == [f"edge colours not cleaned on 'photo': Krita cannot hand bgmask its "
+                     f"{named} pixels as they are"]
+    copies = {n.name(): n for n in doc.rootNode().childNodes()}
+    assert copies["photo (bgmask)"].data == bytes(range(8))  # the layer's own pixels
+    assert copies["plain (bgmask)"].data == bytes([200, 200, 200, 3, 200, 200, 200, 7])
+    assert (layer.model, layer.depth, layer.data) == (model, depth, bytes(range(8)))
+
+
+def test_a_layer_without_pixels_of_its_own_is_reported(plugin):
+    plugin()
+    group = fake.Node("group", "grouplayer", data=bytes(range(8)), rect=fake.QRect(0, 0, 2, 1))
+    doc = document_with(group, cls=fake.Document52)
+    notes, _ = masked([group], doc, output="layer", decontaminate=True)
+    assert notes == ["edge colours not cleaned on 'group': a group layer has no pixels of its "
+                     "own to change"]
+    assert doc.rootNode().childNodes()[1].data == bytes(range(8))

@@ -52,6 +52,9 @@ class BgmaskDocker(DockWidget):
         self.use_selection.setChecked(settings.use_selection)
         self.existing = _combo("bgmask_existing", EXISTING, settings.existing)
         self.output = _combo("bgmask_output", KRITA_OUTPUTS, settings.output)
+        self.decontaminate = QCheckBox("Clean edge colours (new layer)")
+        self.decontaminate.setObjectName("bgmask_decontaminate")
+        self.decontaminate.setChecked(settings.decontaminate)
         self.button = QPushButton("Remove Background")
         self.button.setObjectName("bgmask_run")
         self.progress = QProgressBar()
@@ -69,6 +72,7 @@ class BgmaskDocker(DockWidget):
         form.addRow("", self.use_selection)
         form.addRow("Existing mask", self.existing)
         form.addRow("Output", self.output)
+        form.addRow("", self.decontaminate)
         layout = QVBoxLayout()
         layout.addLayout(form)
         layout.addWidget(self.button)
@@ -79,6 +83,8 @@ class BgmaskDocker(DockWidget):
         body.setLayout(layout)
         self.setWidget(body)
 
+        self.output.currentIndexChanged.connect(self._output_changed)
+        self._output_changed()
         self.button.clicked.connect(self.remove_background)
         RUNNER.started.connect(self._started)
         RUNNER.progressed.connect(self._progressed)
@@ -89,12 +95,16 @@ class BgmaskDocker(DockWidget):
         pass
 
     def settings(self) -> JobSettings:
-        # A setting this docker has no widget for (the selection hint: GIMP only so far, Krita
-        # sends no selection) keeps its default.
+        # A setting this docker has no widget for keeps its default.
         widgets = {name: getattr(self, name) for name in SETTING_NAMES if hasattr(self, name)}
         return JobSettings.from_mapping({
             name: w.isChecked() if isinstance(w, QCheckBox) else w.currentData()
             for name, w in widgets.items()})
+
+    def _output_changed(self, *_: object) -> None:
+        # Only a new layer has pixels of bgmask's own to clean: a mask or a selection never
+        # changes the layer's pixels. The choice is kept for when the output comes back.
+        self.decontaminate.setEnabled(self.output.currentData() == "layer")
 
     def remove_background(self) -> None:
         settings = self.settings()

@@ -1,5 +1,6 @@
 """Krita API helpers: which layers a job works on, their pixels in a format bgmask's worker
-reads, and writing a mask back (transparency mask, selection, or new layer).
+reads, and writing a mask back (transparency mask, selection, or new layer, the new layer with
+its edge colours cleaned where asked).
 
 Krita 5.1 has no ``Document.createTransparencyMask`` and a mask made by ``createNode`` has no
 pixel storage, so there the built-in ``add_new_transparency_mask`` action makes the mask (which
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bgmask.host.client import MaskReply
 from bgmask.host.errors import BgmaskError
-from bgmask.host.job import COPY_SUFFIX, MASK_NAME, LayerInput, selection_box
+from bgmask.host.job import COPY_SUFFIX, MASK_NAME, JobSettings, LayerInput, selection_box
 from krita import Document, Krita, Node, Selection
 
 SRGB_PROFILE = "sRGB-elle-V2-srgbtrc.icc"
@@ -36,6 +38,9 @@ class LayerPixels:
     x: int
     y: int
     sent: LayerInput
+    # The layer's own pixels as Krita holds them (not a converted 8-bit copy): only these can
+    # come back into the layer's colour space, as cleaned edge colours.
+    native: bool = True
 
 
 def target_layers(doc: Document) -> list[Node]:
@@ -77,6 +82,7 @@ def read_layer(node: Node, intersect: bool, hint: Selection | None = None) -> La
             and any(m in node.colorProfile().lower() for m in LINEAR_MARKERS):
         fmt = None
     source = node
+    native = fmt is not None
     if fmt is None:
         source = node.duplicate()  # never convert the user's layer
         if not source.setColorSpace("RGBA", "U8", SRGB_PROFILE):
@@ -93,7 +99,28 @@ def read_layer(node: Node, intersect: bool, hint: Selection | None = None) -> La
         box = selection_box(node.name(), hint.x() - x, hint.y() - y,
                             hint.x() + hint.width() - x, hint.y() + hint.height() - y, w, h)
         plane = bytes(hint.pixelData(x, y, w, h))
-    return LayerPixels(node, x, y, LayerInput(node.name(), data, w, h, fmt, base, box, plane))
+    return LayerPixels(node, x, y, LayerInput(node.name(), data, w, h, fmt, base, box, plane),
+                       native)
+
+
+def colour_space_name(node: Node) -> str:
+    """The layer's pixel format as a user reads it: "RGBA F32", "linear RGBA U16"."""
+    linear = any(m in node.colorProfile().lower() for m in LINEAR_MARKERS)
+    return f"{'linear ' if linear else ''}{node.colorModel()} {node.colorDepth()}"
+
+
+def colours_refusal(pixels: LayerPixels) -> str | None:
+    """Why the new layer made from ``pixels`` keeps its edge colours as they are, or None when
+    the worker's cleaned colours can be written into it."""
+    name = pixels.node.name()
+    if not pixels.native:  # the cleaned pixels are 8-bit sRGB, the layer is not
+        return (f"edge colours not cleaned on '{name}': Krita cannot hand bgmask its "
+                f"{colour_space_name(pixels.node)} pixels as they are")
+    if pixels.node.type() != "paintlayer":  # Krita draws these from their own source
+        kind = pixels.node.type().replace("layer", " layer")
+        return (f"edge colours not cleaned on '{name}': a {kind} has no pixels of its own "
+                "to change")
+    return None
 
 
 def add_transparency_mask(doc: Document, node: Node, name: str) -> Node:
@@ -158,8 +185,9 @@ def remove_node(doc: Document, node: Node) -> None:
 
 
 def write_mask(doc: Document, pixels: LayerPixels, mask: bytes, output: str,
-               selection: Selection | None) -> Selection | None:
-    """Puts one layer's mask where ``output`` says; returns the selection built so far."""
+               selection: Selection | None, colours: bytes | None = None) -> Selection | None:
+    """Puts one layer's mask where ``output`` says; returns the selection built so far.
+    ``colours`` (the "layer" output only): the new layer's pixels, as ``pixels`` were sent."""
     if output == "selection":
         part = Selection()
         part.setPixelData(mask, pixels.x, pixels.y, pixels.sent.width, pixels.sent.height)
@@ -171,6 +199,11 @@ def write_mask(doc: Document, pixels: LayerPixels, mask: bytes, output: str,
     if output == "layer":
         target = pixels.node.duplicate()
         target.setName(pixels.node.name() + COPY_SUFFIX)
+        if colours is not None:
+            # Written before the layer joins the tree, so the undo of its addition takes
+            # them along; the user's layer is never written.
+            target.setPixelData(colours, pixels.x, pixels.y, pixels.sent.width,
+                                pixels.sent.height)
         pixels.node.parentNode().addChildNode(target, pixels.node)
     old = transparency_masks(target)
     if old:  # the mask we replace or intersected with (the last one, as read_layer took)
@@ -178,3 +211,24 @@ def write_mask(doc: Document, pixels: LayerPixels, mask: bytes, output: str,
     new = add_transparency_mask(doc, target, MASK_NAME)
     new.setPixelData(mask, pixels.x, pixels.y, pixels.sent.width, pixels.sent.height)
     return selection
+
+
+def write_masks(doc: Document, layers: list[LayerPixels], replies: list[MaskReply],
+                settings: JobSettings) -> list[str]:
+    """Writes each layer's reply where the settings say; returns what was not done as asked
+    (a new layer whose edge colours stay as they were, and why)."""
+    notes: list[str] = []
+    selection = None
+    for pixels, reply in zip(layers, replies, strict=True):
+        colours = None
+        if settings.cleans_colours:
+            refusal = colours_refusal(pixels)
+            if refusal is not None:
+                notes.append(refusal)
+            else:
+                colours = reply.colours
+        selection = write_mask(doc, pixels, reply.mask, settings.output, selection, colours)
+    if selection is not None:
+        doc.setSelection(selection)
+    doc.refreshProjection()
+    return notes

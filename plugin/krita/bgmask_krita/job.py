@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+from bgmask.host.client import MaskReply
 from bgmask.host.errors import BgmaskError
 from bgmask.host.job import (
     CLOSED,
@@ -35,7 +36,7 @@ class MaskJob(QObject):
     """Signals cross from the waiting thread to the UI thread (queued connections)."""
 
     progressed = pyqtSignal(float, str)
-    _replied = pyqtSignal(object, object)  # list of masks or None, error text or None
+    _replied = pyqtSignal(object, object)  # list of MaskReply or None, error text or None
     finished = pyqtSignal(object)  # JobResult
 
     def __init__(self, settings: JobSettings, session: WorkerSession = SESSION) -> None:
@@ -80,21 +81,21 @@ class MaskJob(QObject):
                                          self.progressed.emit)
             if replies:
                 self.provider, self.notice = replies[-1].provider, replies[-1].notice
-            self._replied.emit([r.mask for r in replies], None)
+            self._replied.emit(replies, None)
         except Exception as exc:  # noqa: BLE001 (a bug must never take Krita down)
             self._replied.emit(None, failure_message(exc))
 
-    def _apply(self, masks: list[bytes] | None, error: str | None) -> None:
+    def _apply(self, replies: list[MaskReply] | None, error: str | None) -> None:
         self.timer.lap("worker")
-        if masks is None:
+        if replies is None:
             self._finish(False, error or "bgmask failed")
             return
         if self.doc not in Krita.instance().documents():
             self._finish(False, CLOSED)
             return
-        self._write_when_in_front(masks, FRONT_TRIES)
+        self._write_when_in_front(replies, FRONT_TRIES)
 
-    def _write_when_in_front(self, masks: list[bytes], tries: int) -> None:
+    def _write_when_in_front(self, replies: list[MaskReply], tries: int) -> None:
         """On Krita 5.1 the user may have switched documents while the worker ran: bring this
         job's document forward, wait for Krita to switch, write, then go back."""
         if host.needs_front(self.doc, self.settings.output) and \
@@ -111,29 +112,24 @@ class MaskJob(QObject):
             if self._return_to is None:
                 self._return_to = previous
             QTimer.singleShot(FRONT_WAIT_MS,
-                              lambda: self._write_when_in_front(masks, tries - 1))
+                              lambda: self._write_when_in_front(replies, tries - 1))
             return
         try:
-            self._write(masks)
+            self._write(replies)
         finally:
             host.show_view(self._return_to)
 
-    def _write(self, masks: list[bytes]) -> None:
+    def _write(self, replies: list[MaskReply]) -> None:
         try:
-            selection = None
-            for pixels, mask in zip(self.inputs, masks, strict=True):
-                selection = host.write_mask(self.doc, pixels, mask, self.settings.output,
-                                            selection)
-            if selection is not None:
-                self.doc.setSelection(selection)
-            self.doc.refreshProjection()
+            notes = host.write_masks(self.doc, self.inputs, replies, self.settings)
         except BgmaskError as exc:
             self._finish(False, str(exc))
             return
         self.timer.lap("write")
         self.timer.save()
         seconds = time.perf_counter() - self._started
-        self._finish(True, done_message(len(masks), seconds, self.notice))
+        self._finish(True, "; ".join([done_message(len(replies), seconds, self.notice),
+                                      *notes]))
 
     def _finish(self, ok: bool, message: str) -> None:
         self.finished.emit(JobResult(ok, message, self.provider, dict(self.timer.phases)))
