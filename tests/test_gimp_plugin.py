@@ -11,10 +11,12 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 from bgmask.host.client import MaskReply
 from bgmask.host.errors import WorkerError
 from bgmask.host.job import NO_LAYER, JobSettings, failure_message
+from bgmask.host.protocol import parse_format
 from bgmask.host.version import VERSION
 
 from .fakes import gimp as fake
@@ -49,9 +51,24 @@ def plugin(tmp_path, monkeypatch):
     assert fake.pdb_errors == [], "GIMP refused a call the plug-in made"
 
 
+def cleaned(pixels: bytes, width: int, height: int, fmt: str, mask: bytes) -> bytes:
+    """What the stand-in worker sends back as clean edge colours: the pixels as sent, their
+    colour channels inverted where the mask is soft (0 < mask < 255), alpha untouched."""
+    channels, sample = parse_format(fmt)
+    dtype = {1: np.dtype("u1"), 2: np.dtype("<u2"), 4: np.dtype("<f4")}[sample]
+    out = np.frombuffer(pixels, dtype).reshape(height, width, channels).copy()
+    colour = channels - 1 if fmt.startswith(("graya", "rgba")) else channels
+    band = np.frombuffer(mask, np.uint8).reshape(height, width)
+    band = (band > 0) & (band < 255)
+    top = np.iinfo(dtype).max if dtype.kind == "u" else 1.0
+    out[band, :colour] = top - out[band, :colour]
+    return out.tobytes()
+
+
 class Worker:
     """Stands in for bgmask's worker: each mask is a pattern of its own, the same size as the
-    pixels sent; ``fail`` raises that error on the ``fail_at``-th layer (1-based)."""
+    pixels sent, with ``cleaned`` colours when asked; ``fail`` raises that error on the
+    ``fail_at``-th layer (1-based)."""
 
     def __init__(self, fail: BaseException | None = None, fail_at: int = 1) -> None:
         self.fail, self.fail_at = fail, fail_at
@@ -65,10 +82,11 @@ class Worker:
         pass
 
     def mask(self, pixels, width, height, fmt, *, model, options=None, progress=None,
-             base_mask=None, base_masks=(), mask_size=None) -> MaskReply:
+             base_mask=None, base_masks=(), mask_size=None, colours=False) -> MaskReply:
         self.sent.append({"pixels": bytes(pixels), "size": (width, height), "fmt": fmt,
                           "base_mask": base_mask, "model": model, "options": options,
-                          "base_masks": [bytes(plane) for plane in base_masks]})
+                          "base_masks": [bytes(plane) for plane in base_masks],
+                          "colours": colours})
         if self.fail is not None and len(self.sent) == self.fail_at:
             raise self.fail
         if progress is not None:
@@ -83,7 +101,8 @@ class Worker:
                 mask[i] = min(mask[i], plane[i])
         mask = bytes(mask)
         self.masks.append(mask)
-        return MaskReply(mask, width, height, "CPUExecutionProvider", None)
+        return MaskReply(mask, width, height, "CPUExecutionProvider", None,
+                         cleaned(bytes(pixels), width, height, fmt, mask) if colours else None)
 
 
 @pytest.fixture
@@ -228,6 +247,118 @@ def test_layer_output_adds_a_masked_copy_above_and_leaves_the_layer_alone(plugin
     assert [layer.name for layer in image.layers] == ["group"]
 
 
+def pixels_of(drawable: fake.Drawable, fmt: str) -> bytes:
+    rect = fake.Rectangle(0, 0, drawable.width, drawable.height)
+    return drawable.get_buffer().get(rect, 1.0, fmt, fake.AbyssPolicy.NONE)
+
+
+def test_clean_edge_colours_is_an_option_off_by_default(plugin):
+    procedure = plugin.BgmaskPlugIn().do_create_procedure(plugin.PROCEDURE)
+    assert procedure.arguments["decontaminate"] is False
+    config = procedure.create_config()
+    config.set_property("decontaminate", True)
+    assert plugin.settings_from(config) == JobSettings(decontaminate=True)
+
+
+@pytest.mark.parametrize("fmt", ["R'G'B'A u8", "R'G'B' u8", "Y'A u8", "Y' u8"])
+def test_a_new_layer_with_clean_colours_gets_the_workers_colours_and_the_layer_keeps_its_own(
+        plugin, worker, fmt):
+    image = fake.Image(8, 8)
+    layer = image.add(photo("photo", fmt=fmt, offsets=(2, 1)))
+    give_mask(layer, bytes(range(15)))
+    before = bytes(layer.pixels)
+    assert click(plugin, image, [layer], output="layer", decontaminate=True) == \
+        (fake.PDBStatusType.SUCCESS, "")
+    sent = worker.sent[0]
+    assert sent["colours"] and sent["pixels"] == before  # an 8-bit image goes as it is
+    copy = image.layers[0]
+    assert copy.get_name() == "photo (bgmask)" and copy.get_offsets() == layer.get_offsets()
+    want = cleaned(before, 5, 3, sent["fmt"], worker.masks[0])
+    assert pixels_of(copy, fmt) == want != before
+    assert mask_of(copy) == worker.masks[0]
+    assert bytes(layer.pixels) == before and mask_of(layer) == bytes(range(15))
+    assert [x.get_name() for x in image.layers] == ["photo (bgmask)", "photo"]
+
+
+@pytest.mark.parametrize("output", ["mask", "selection"])
+def test_clean_colours_ask_for_nothing_and_change_no_pixels_without_a_new_layer(
+        plugin, worker, output):
+    image = fake.Image(5, 3)
+    layer = image.add(photo(fmt="R'G'B'A u8"))
+    before = bytes(layer.pixels)
+    assert click(plugin, image, [layer], output=output, decontaminate=True)[0] == \
+        fake.PDBStatusType.SUCCESS
+    assert worker.sent[0]["colours"] is False and worker.sent[0]["fmt"] == "rgba8"
+    assert bytes(layer.pixels) == before and [x.get_name() for x in image.layers] == ["photo"]
+
+
+def photo_in(fmt: str, width: int, height: int) -> fake.Layer:
+    """A layer stored in ``fmt`` (u16 and float ones with values 8 bits cannot hold)."""
+    own = fake.Format.parse(fmt)
+    source = fake.Format.parse(fmt.replace(own.sample, "u8" if own.sample == "u8" else "u16"))
+    pixels = fake.convert(os.urandom(width * height * source.bpp), source, own)
+    return fake.Layer("photo", width, height, fmt, pixels)
+
+
+def samples(data: bytes, fmt: str) -> np.ndarray:
+    """A format's samples as numbers in 0..1 (floats as they are), one row a pixel."""
+    own = fake.Format.parse(fmt)
+    dtype = {"u8": np.dtype("u1"), "u16": np.dtype("u2"), "float": np.dtype("f4")}[own.sample]
+    values = np.frombuffer(data, dtype).reshape(-1, own.channels).astype(np.float64)
+    return values if dtype.kind == "f" else values / np.iinfo(dtype).max
+
+
+@pytest.mark.parametrize("precision, fmt, read_as, sent", [
+    (fake.Precision.U8_PERCEPTUAL, "R'G'B'A u8", "R'G'B'A u8", "rgba8"),
+    (fake.Precision.U8_LINEAR, "RGBA u8", "R'G'B'A float", "rgbaf32"),
+    (fake.Precision.U16_NON_LINEAR, "R'G'B' u16", "R'G'B' float", "rgbf32"),
+    (fake.Precision.U16_LINEAR, "YA u16", "Y'A float", "grayaf32"),
+    (fake.Precision.FLOAT_LINEAR, "RGBA float", "R'G'B'A float", "rgbaf32"),
+    (fake.Precision.FLOAT_NON_LINEAR, "Y' float", "Y' float", "grayf32")])
+def test_clean_colours_of_a_high_precision_image_go_as_float_and_lose_nothing(
+        plugin, worker, precision, fmt, read_as, sent):
+    """Without clean colours the worker gets 8 bits, as always; with them every precision but
+    8-bit non-linear goes as float, so the copy keeps every value the mask leaves alone."""
+    before = bytes(photo_in(fmt, 6, 4).pixels)
+
+    def image_with_layer() -> tuple[fake.Image, fake.Layer]:
+        image = fake.Image(6, 4, precision)
+        layer = image.add(fake.Layer("photo", 6, 4, fmt, before))
+        image.select_rectangle(0, 0, 3, 4)  # the mask is 0 right of it: colours kept there
+        return image, layer
+
+    image, layer = image_with_layer()
+    assert click(plugin, image, [layer])[0] == fake.PDBStatusType.SUCCESS
+    assert worker.sent[0]["fmt"].endswith("8") and not worker.sent[0]["colours"]
+    image, layer = image_with_layer()
+    assert click(plugin, image, [layer], output="layer", decontaminate=True)[0] == \
+        fake.PDBStatusType.SUCCESS
+    request = worker.sent[1]
+    own, wire = fake.Format.parse(fmt), fake.Format.parse(read_as)
+    assert request["fmt"] == sent and request["pixels"] == fake.convert(before, own, wire)
+    copy = image.layers[0]
+    got = samples(pixels_of(copy, fmt), fmt)
+    colours = cleaned(request["pixels"], 6, 4, sent, worker.masks[1])
+    assert np.array_equal(got, samples(fake.convert(colours, wire, own), fmt))
+    kept = np.frombuffer(worker.masks[1], np.uint8) == 0
+    assert kept.any() and not kept.all()
+    lost = np.abs(got[kept] - samples(before, fmt)[kept]).max()
+    assert lost <= (1e-6 if own.sample == "float" else 0)
+    assert np.abs(got[~kept] - samples(before, fmt)[~kept]).max() > 0.01  # the band cleaned
+    assert bytes(layer.pixels) == before
+
+
+def test_clean_colours_refuse_a_layer_group_before_anything_is_written(plugin, worker):
+    """A group's pixels are its layers': there is nothing of its own to clean."""
+    image = fake.Image(5, 3)
+    group = image.add(fake.GroupLayer("group", 5, 3))
+    image.add(photo("inside"), group)
+    status, message = click(plugin, image, [group], output="layer", decontaminate=True)
+    assert status == fake.PDBStatusType.EXECUTION_ERROR and "layer group 'group'" in message
+    assert image.changes == [] and worker.sent == []
+    assert click(plugin, image, [group], decontaminate=True)[0] == fake.PDBStatusType.SUCCESS
+
+
 def test_selection_output_selects_the_masks_and_keeps_the_layers_masks(plugin, worker):
     image = fake.Image(8, 6)
     first = image.add(photo("first", offsets=(0, 0)))
@@ -303,14 +434,15 @@ def test_clicking_again_on_a_layer_whose_mask_is_selected_masks_that_layer(plugi
     assert mask_of(layer) == worker.masks[1]
 
 
-@pytest.mark.parametrize("output", ["mask", "layer", "selection"])
-def test_everything_lands_in_one_undo_group(plugin, worker, output):
+@pytest.mark.parametrize("output, decontaminate", [
+    ("mask", False), ("layer", False), ("selection", False), ("layer", True)])
+def test_everything_lands_in_one_undo_group(plugin, worker, output, decontaminate):
     image = fake.Image(6, 6)
     first = image.add(photo("first", fmt="R'G'B' u8"))
     second = image.add(photo("second", offsets=(1, 1)))
     give_mask(second, bytes(15))
-    assert click(plugin, image, [first, second], output=output)[0] == \
-        fake.PDBStatusType.SUCCESS
+    assert click(plugin, image, [first, second], output=output,
+                 decontaminate=decontaminate)[0] == fake.PDBStatusType.SUCCESS
     assert image.changes, "the click changed nothing"
     assert {depth for _, depth in image.changes} == {1}
     assert (image.undo_groups, image.undo_depth) == (1, 0)

@@ -4,9 +4,11 @@ real bytes in their own babl format; the rules are GIMP's own (../shared/notes/r
 GIMP's PDB and core source):
 
 - a buffer read converts to the format asked for (alpha added or dropped, the sRGB curve applied
-  between "Y"/"RGB" and "Y'"/"R'G'B'"); a layer mask is stored as linear "Y u8", so bytes written
-  in that format are kept as they are; a scaled read returns zeros, as in plug-ins of GIMP 3.0
-  and 3.2;
+  between "Y"/"RGB" and "Y'"/"R'G'B'", samples u8, u16 or float: integers rounded and clipped,
+  floats kept as they are); a layer mask is stored as linear "Y u8", so bytes written in that
+  format are kept as they are; a scaled read returns zeros, as in plug-ins of GIMP 3.0 and 3.2;
+- an image has a precision (``get_precision``); its layers are stored in a format of that
+  precision, which a test chooses when it makes them;
 - ``add_mask`` takes only a mask fresh from ``create_mask`` (a mask once added, even if removed
   since, is refused) of the layer's size, on a layer without one; ``remove_mask`` needs a layer
   in an image. A refused PDB call returns False and leaves a line in ``pdb_errors``, as GIMP
@@ -19,6 +21,7 @@ Every change to an image is logged with the depth of undo groups it happened in 
 
 from __future__ import annotations
 
+import array
 import enum
 import types
 from collections.abc import Callable
@@ -73,6 +76,24 @@ class ChannelOps(enum.Enum):
     INTERSECT = 3
 
 
+class Precision(enum.IntEnum):
+    """GimpPrecision's values: the sample type and the tone curve of an image's pixels."""
+
+    U8_LINEAR = 100
+    U8_NON_LINEAR = 150
+    U8_PERCEPTUAL = 175
+    U16_LINEAR = 200
+    U16_NON_LINEAR = 250
+    U16_PERCEPTUAL = 275
+    U32_LINEAR = 300
+    U32_NON_LINEAR = 350
+    HALF_LINEAR = 500
+    HALF_NON_LINEAR = 550
+    FLOAT_LINEAR = 600
+    FLOAT_NON_LINEAR = 650
+    FLOAT_PERCEPTUAL = 675
+
+
 class AbyssPolicy(enum.Enum):
     NONE = 0
     CLAMP = 1
@@ -104,47 +125,72 @@ def quark_from_string(name: str) -> int:
     return _quarks.setdefault(name, len(_quarks) + 1)
 
 
-# -- pixels (babl formats, u8 only) ---------------------------------------------------------
+# -- pixels (babl formats: u8, u16, float) --------------------------------------------------
+
+# Sample types: (array typecode, largest integer value or None for float).
+SAMPLES = {"u8": ("B", 255), "u16": ("H", 65535), "float": ("f", None)}
 
 
 @dataclass(frozen=True)
 class Format:
-    """A babl format name taken apart: "R'G'B'A u8" is rgb, perceptual, with alpha."""
+    """A babl format name taken apart: "R'G'B'A u8" is rgb, perceptual, with alpha, 8-bit."""
 
     name: str
     gray: bool
     perceptual: bool
     alpha: bool
+    sample: str = "u8"
 
     @classmethod
     def parse(cls, name: str) -> Format:
         components, kind = name.split(" ")
-        if kind != "u8":
-            raise NotImplementedError(f"the fake reads and writes u8 only, not {name!r}")
+        if kind not in SAMPLES:
+            raise NotImplementedError(f"the fake knows u8, u16 and float only, not {name!r}")
         perceptual = "'" in components
         colour = components.replace("'", "").removesuffix("A")
         if colour not in ("Y", "RGB"):
             raise ValueError(f"babl knows no format {name!r}")
-        return cls(name, colour == "Y", perceptual, components.endswith("A"))
+        return cls(name, colour == "Y", perceptual, components.endswith("A"), kind)
 
     @property
     def colours(self) -> int:
         return 1 if self.gray else 3
 
     @property
-    def bpp(self) -> int:
+    def channels(self) -> int:
         return self.colours + self.alpha
+
+    @property
+    def bpp(self) -> int:
+        """Bytes per pixel."""
+        return self.channels * array.array(SAMPLES[self.sample][0]).itemsize
+
+
+def _encode(v: float) -> float:
+    return v * 12.92 if v <= 0.0031308 else 1.055 * v ** (1 / 2.4) - 0.055
+
+
+def _decode(v: float) -> float:
+    return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
 
 
 def _curve(to_perceptual: bool) -> list[int]:
-    def encode(v: float) -> float:
-        return v * 12.92 if v <= 0.0031308 else 1.055 * v ** (1 / 2.4) - 0.055
-
-    def decode(v: float) -> float:
-        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
-
-    f = encode if to_perceptual else decode
+    f = _encode if to_perceptual else _decode
     return [round(f(i / 255) * 255) for i in range(256)]
+
+
+def _samples(data: bytes, fmt: Format) -> list[float]:
+    """The samples as numbers in 0..1 (floats as they are)."""
+    code, top = SAMPLES[fmt.sample]
+    values = array.array(code, data)
+    return [v / top for v in values] if top is not None else list(values)
+
+
+def _packed(values: list[float], fmt: Format) -> bytes:
+    code, top = SAMPLES[fmt.sample]
+    if top is None:
+        return array.array(code, values).tobytes()
+    return array.array(code, (round(min(max(v, 0.0), 1.0) * top) for v in values)).tobytes()
 
 
 def convert(data: bytes, src: Format, dst: Format) -> bytes:
@@ -153,14 +199,26 @@ def convert(data: bytes, src: Format, dst: Format) -> bytes:
         return bytes(data)
     if src.gray != dst.gray:
         raise NotImplementedError("the fake converts within one colour model only")
-    curve = _curve(dst.perceptual) if src.perceptual != dst.perceptual else list(range(256))
-    out = bytearray()
-    for at in range(0, len(data), src.bpp):
-        pixel = data[at:at + src.bpp]
-        out += bytes(curve[v] for v in pixel[:src.colours])
+    if src.sample == dst.sample == "u8":  # a table: fast enough for camera-size layers
+        curve = _curve(dst.perceptual) if src.perceptual != dst.perceptual else \
+            list(range(256))
+        out = bytearray()
+        for at in range(0, len(data), src.bpp):
+            pixel = data[at:at + src.bpp]
+            out += bytes(curve[v] for v in pixel[:src.colours])
+            if dst.alpha:
+                out.append(pixel[src.colours] if src.alpha else 255)
+        return bytes(out)
+    tone = None if src.perceptual == dst.perceptual else _encode if dst.perceptual else _decode
+    values = _samples(data, src)
+    result: list[float] = []
+    for at in range(0, len(values), src.channels):
+        pixel = values[at:at + src.channels]
+        colours = pixel[:src.colours]
+        result += [tone(v) for v in colours] if tone is not None else colours
         if dst.alpha:
-            out.append(pixel[src.colours] if src.alpha else 255)
-    return bytes(out)
+            result.append(pixel[src.colours] if src.alpha else 1.0)
+    return _packed(result, dst)
 
 
 # -- Gegl -----------------------------------------------------------------------------------
@@ -205,6 +263,8 @@ class Buffer:
 
     def set(self, rect: Rectangle, fmt: str, data: bytes) -> None:
         d = self.drawable
+        if d.is_group():  # its pixels are its layers' projection
+            raise GError(f"Item '{d.name}' ({d.id}) cannot be modified: it is a group item")
         got = Format.parse(fmt)
         if len(data) != rect.width * rect.height * got.bpp:
             raise ValueError("Gegl.Buffer.set: data does not fill the rectangle")
@@ -263,6 +323,9 @@ class Item:
         return True, *self.offsets
 
     def is_layer_mask(self) -> bool:
+        return False
+
+    def is_group(self) -> bool:
         return False
 
     def changed(self, what: str) -> None:
@@ -427,12 +490,17 @@ class Layer(Drawable):
 
 
 class GroupLayer(Layer):
-    pass
+    """A layer group: its pixels are its layers' projection, never written by a plug-in."""
+
+    def is_group(self) -> bool:
+        return True
 
 
 class Image:
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int,
+                 precision: Precision = Precision.U8_NON_LINEAR) -> None:
         self.width, self.height = width, height
+        self.precision = precision
         self.layers: list[Layer] = []  # top first
         self.selection = bytearray(width * height)
         self.undo_depth = 0
@@ -441,6 +509,9 @@ class Image:
 
     def log(self, what: str) -> None:
         self.changes.append((what, self.undo_depth))
+
+    def get_precision(self) -> Precision:
+        return self.precision
 
     def get_selection(self) -> SelectionChannel:
         return SelectionChannel(self)
@@ -681,7 +752,8 @@ Gimp = _module(
     ProcedureSensitivityMask=ProcedureSensitivityMask, Item=Item, Drawable=Drawable,
     Channel=Channel, Selection=Selection, Layer=Layer, GroupLayer=GroupLayer,
     LayerMask=LayerMask, Image=Image,
-    AddMaskType=AddMaskType, MaskApplyMode=MaskApplyMode, ChannelOps=ChannelOps, main=main,
+    AddMaskType=AddMaskType, MaskApplyMode=MaskApplyMode, ChannelOps=ChannelOps,
+    Precision=Precision, main=main,
     progress_init=_progress("init"), progress_set_text=_progress("text"),
     progress_update=_progress("update"), progress_end=_progress("end"),
     displays_flush=_progress("flush"))

@@ -6,6 +6,8 @@ bgmask's own environment, and writes it as a layer mask (or a selection, or a ne
 mask). The layer's pixels are never changed and everything lands in one undo group. With a
 selection, the network looks only inside it (its bounding box on each layer; the mask is 0
 outside the selection and never above its value), so a user can point at a missed subject.
+With "Clean edge colours" the new layer of the New-layer output gets the subject's own colours
+in the mask's soft edge (the worker computes them), not the old background's.
 
 Sections: imports, registration, dialog, run (read, mask, write), error reporting,
 process end.
@@ -23,6 +25,8 @@ import gi
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from bgmask.host.catalogue import CATALOGUE, DEFAULT_MODEL  # noqa: E402
+from bgmask.host.client import MaskReply  # noqa: E402
+from bgmask.host.errors import UsageError  # noqa: E402
 from bgmask.host.job import (  # noqa: E402
     COPY_SUFFIX,
     EXISTING,
@@ -45,7 +49,16 @@ from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
 PROCEDURE = "python-fu-bgmask-remove-background"
 READWRITE = GObject.ParamFlags.READWRITE
 MASK_FORMAT = "Y u8"  # masks are linear coverage: bytes written in this format are kept as-is
-CHANNELS = {"Y u8": 1, "Y' u8": 1, "Y'A u8": 2, "R'G'B' u8": 3, "R'G'B'A u8": 4}
+# (babl format, worker format) to read a layer in, by (gray, has alpha): 8-bit non-linear, or
+# float where the pixels come back to be written and 8 bits would lose some (see pixel_format).
+EIGHT_BIT = {(True, True): ("Y'A u8", "graya8"), (True, False): ("Y' u8", "gray8"),
+             (False, True): ("R'G'B'A u8", "rgba8"), (False, False): ("R'G'B' u8", "rgb8")}
+FLOAT = {(True, True): ("Y'A float", "grayaf32"), (True, False): ("Y' float", "grayf32"),
+         (False, True): ("R'G'B'A float", "rgbaf32"), (False, False): ("R'G'B' float", "rgbf32")}
+PIXEL_BYTES = {MASK_FORMAT: 1, "Y' u8": 1, "Y'A u8": 2, "R'G'B' u8": 3, "R'G'B'A u8": 4,
+               "Y' float": 4, "Y'A float": 8, "R'G'B' float": 12, "R'G'B'A float": 16}
+# The precisions whose pixels "R'G'B'A u8" and its kin hold exactly.
+EIGHT_BIT_NON_LINEAR = (Gimp.Precision.U8_NON_LINEAR, Gimp.Precision.U8_PERCEPTUAL)
 STRIP_PIXELS = 1 << 20
 
 
@@ -98,6 +111,11 @@ class BgmaskPlugIn(Gimp.PlugIn):
             argument_name("use_selection"), "Look only inside the _selection",
             "With a selection, mask only inside it: point at the subject the network missed",
             True, READWRITE)
+        procedure.add_boolean_argument(
+            argument_name("decontaminate"), "Clean _edge colours (new layer)",
+            "For the New-layer output only: the new layer's soft edge gets the subject's own "
+            "colours instead of the old background's. A layer mask never changes pixels",
+            False, READWRITE)
         return procedure
 
 
@@ -148,7 +166,7 @@ def run(procedure: Gimp.Procedure, run_mode: Gimp.RunMode, image: Gimp.Image,
             replies = mask_layers(client, len(layers),
                                   lambda index: read_layer(image, layers[index], settings),
                                   settings, report_progress, timer)
-        write_all(image, layers, [reply.mask for reply in replies], settings)
+        write_all(image, layers, replies, settings)
         timer.lap("write")
         timer.save()
     except Exception as exc:  # noqa: BLE001 (the user reads a message, never a traceback)
@@ -176,13 +194,14 @@ def report_progress(fraction: float, text: str) -> None:
     Gimp.progress_update(fraction)
 
 
-def pixel_format(layer: Gimp.Layer) -> tuple[str, str]:
+def pixel_format(image: Gimp.Image, layer: Gimp.Layer, written_back: bool) -> tuple[str, str]:
     """(babl format, worker format) to read a layer in: 8-bit non-linear whatever the image
-    precision, because the network sees 8-bit sRGB anyway and GEGL converts exactly."""
-    alpha = layer.has_alpha()
-    if layer.is_gray():
-        return ("Y'A u8", "graya8") if alpha else ("Y' u8", "gray8")
-    return ("R'G'B'A u8", "rgba8") if alpha else ("R'G'B' u8", "rgb8")
+    precision, because the network sees 8-bit sRGB anyway and GEGL converts exactly. Pixels
+    that come back to be written (clean edge colours) must lose nothing on the way: 8-bit
+    non-linear images keep those 8 bits, every other precision (8-bit linear, 16 and 32-bit,
+    half, float) goes as float."""
+    exact = not written_back or image.get_precision() in EIGHT_BIT_NON_LINEAR
+    return (EIGHT_BIT if exact else FLOAT)[layer.is_gray(), layer.has_alpha()]
 
 
 def read(drawable: Gimp.Drawable, babl_format: str,
@@ -191,7 +210,7 @@ def read(drawable: Gimp.Drawable, babl_format: str,
     pixels, 0 beyond its edges), fetched in strips so that a big layer is held once (a single
     read would hold it twice: GEGL's copy and Python's)."""
     left, origin, width, height = area or (0, 0, drawable.get_width(), drawable.get_height())
-    row_bytes = width * CHANNELS[babl_format]
+    row_bytes = width * PIXEL_BYTES[babl_format]
     pixels = bytearray(row_bytes * height)
     buffer = drawable.get_buffer()
     rows = max(1, STRIP_PIXELS // width)
@@ -224,7 +243,11 @@ def read_layer(image: Gimp.Image, layer: Gimp.Layer, settings: JobSettings) -> L
     its scaled reads return zeros in plug-ins of GIMP 3.0 and 3.2 (an empty mask on every big
     layer), and even where they work, u2netp's mask moves by several levels for input changes
     of a fraction of a level."""
-    babl_format, worker_format = pixel_format(layer)
+    if settings.cleans_colours and layer.is_group():
+        raise UsageError(f"Clean edge colours writes pixels, and the layer group "
+                         f"'{layer.get_name()}' has none of its own: turn it off, or mask the "
+                         "group's layers")
+    babl_format, worker_format = pixel_format(image, layer, settings.cleans_colours)
     hint = read_selection(image, layer) if settings.use_selection else None
     old = layer.get_mask()
     base = read(old, MASK_FORMAT) if old is not None and settings.combines_existing else None
@@ -233,15 +256,20 @@ def read_layer(image: Gimp.Image, layer: Gimp.Layer, settings: JobSettings) -> L
                       *(hint or (None, None)))
 
 
-def write_all(image: Gimp.Image, layers: list[Gimp.Layer], masks: list[bytes],
+def write_all(image: Gimp.Image, layers: list[Gimp.Layer], replies: list[MaskReply],
               settings: JobSettings) -> None:
     image.undo_group_start()
     try:
-        for number, (layer, mask) in enumerate(zip(layers, masks, strict=True)):
+        for number, (layer, reply) in enumerate(zip(layers, replies, strict=True)):
+            mask = reply.mask
             if settings.output == "layer":
                 copy = layer.copy()
                 copy.set_name(layer.get_name() + COPY_SUFFIX)
                 image.insert_layer(copy, layer.get_parent(), image.get_item_position(layer))
+                if reply.colours is not None:
+                    # The copy's own pixels, in the format they were read in; the layer keeps
+                    # its own. A new layer: undoing its insertion takes these along.
+                    write(copy, pixel_format(image, layer, True)[0], reply.colours)
                 set_mask(copy, mask)
             elif settings.output == "selection":
                 # A layer mask turned into a selection honours the layer's offsets. GIMP
@@ -260,6 +288,23 @@ def write_all(image: Gimp.Image, layers: list[Gimp.Layer], masks: list[bytes],
                 set_mask(layer, mask)
     finally:
         image.undo_group_end()
+
+
+def write(drawable: Gimp.Drawable, babl_format: str, pixels: bytes) -> None:
+    """Replaces the drawable's pixels (full size, in ``babl_format``), in strips as ``read``
+    fetches them, so that GEGL never holds a second copy of a big layer."""
+    width, height = drawable.get_width(), drawable.get_height()
+    row_bytes = width * PIXEL_BYTES[babl_format]
+    if len(pixels) != row_bytes * height:
+        raise ValueError(f"{len(pixels)} bytes of {babl_format} for a {width}x{height} layer")
+    buffer = drawable.get_buffer()
+    rows = max(1, STRIP_PIXELS // width)
+    for top in range(0, height, rows):
+        count = min(rows, height - top)
+        buffer.set(Gegl.Rectangle.new(0, top, width, count), babl_format,
+                   pixels[top * row_bytes:(top + count) * row_bytes])
+    buffer.flush()
+    drawable.update(0, 0, width, height)
 
 
 def set_mask(layer: Gimp.Layer, mask: bytes) -> Gimp.LayerMask:

@@ -34,6 +34,14 @@ class AddMaskType(GObject.GEnum):
     WHITE: ClassVar[AddMaskType]
     BLACK: ClassVar[AddMaskType]
 
+class Precision(GObject.GEnum):
+    U8_LINEAR: ClassVar[Precision]
+    U8_NON_LINEAR: ClassVar[Precision]
+    U8_PERCEPTUAL: ClassVar[Precision]
+    U16_LINEAR: ClassVar[Precision]
+    U16_NON_LINEAR: ClassVar[Precision]
+    FLOAT_LINEAR: ClassVar[Precision]
+
 class ChannelOps(GObject.GEnum):
     ADD: ClassVar[ChannelOps]
     SUBTRACT: ClassVar[ChannelOps]
@@ -47,6 +55,7 @@ class Item(GObject.Object):
     def set_name(self, name: str) -> bool: ...
     def get_parent(self) -> Item | None: ...
     def is_layer_mask(self) -> bool: ...
+    def is_group(self) -> bool: ...
 
 class Drawable(Item):
     def get_width(self) -> int: ...
@@ -86,6 +95,7 @@ class Image(GObject.Object):
     def get_item_position(self, item: Item) -> int: ...
     def select_item(self, operation: ChannelOps, item: Item) -> bool: ...
     def get_selection(self) -> Selection: ...
+    def get_precision(self) -> Precision: ...
 
 # -- plug-in and procedures
 
