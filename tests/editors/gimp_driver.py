@@ -359,6 +359,52 @@ def camera():
     return out
 
 
+def save_raw(name, data):
+    path = os.path.join(WORK, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+@scenario("clean_colours")
+def clean_colours():
+    """The New-layer output with clean edge colours on camera-size photos (job
+    "clean_colours": name -> file, "offsets": where to move the layer first): the pixels of the
+    original layer before and after and of the new layer, in the image's own sample type, and
+    the new layer's mask, for the host to compare with the core's decontamination."""
+    import time
+
+    out = {}
+    for name, filename in JOB["clean_colours"].items():
+        image = load(os.path.join(WORK, filename))
+        layer = image.get_layers()[0]
+        layer.set_offsets(*JOB["offsets"])
+        eight_bit = image.get_precision() in (Gimp.Precision.U8_NON_LINEAR,
+                                              Gimp.Precision.U8_PERCEPTUAL)
+        fmt = "R'G'B' u8" if eight_bit else "R'G'B' u16"
+        before = raw(layer, fmt)
+        start = time.perf_counter()
+        ok, message = run_bgmask(image, [layer], output="layer", decontaminate=True)
+        seconds = time.perf_counter() - start
+        layers = image.get_layers()
+        new = layers[0] if len(layers) == 2 else None
+        result = {"ok": ok, "message": message, "click_seconds": seconds,
+                  "layers": [x.get_name() for x in layers], "format": fmt,
+                  "width": layer.get_width(), "height": layer.get_height(),
+                  "original_unchanged": raw(layer, fmt) == before,
+                  "original_has_mask": layer.get_mask() is not None,
+                  "original": save_raw(f"clean_{name}.before", before)}
+        if new is not None:
+            result.update(new=save_raw(f"clean_{name}.new", raw(new, fmt)),
+                          mask=save_mask(f"clean_{name}", new),
+                          new_offsets=list(new.get_offsets()[1:]),
+                          offsets=list(layer.get_offsets()[1:]),
+                          new_opaque=set(raw(new, "R'G'B'A u8")[3::4]) == {255})
+        out[name] = result
+        image.delete()
+    return out
+
+
 @scenario("timing")
 def timing():
     """Click-to-mask seconds for repeated clicks, each on a freshly loaded image (the load is

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bgmask.engine.decontaminate import foreground_colours
 from PIL import Image
 
 from ..conftest import assert_same_mask, bgmask_cli
@@ -125,6 +126,64 @@ def test_camera_size_photos_in_the_full_gimp(suite, photo, camera, camera_expect
     found = run.results()
     assert "exception" not in found.get("camera", {}), found["camera"]["exception"]
     check_camera_photos(run, found["camera"], camera, camera_expected)
+
+
+def test_new_layer_with_clean_edge_colours_on_camera_photos(suite, camera, camera_expected,
+                                                            model_file):
+    """New layer with clean edge colours on a 12 MP JPEG (8-bit, no alpha) and a 12 MP 16-bit
+    PNG, each layer moved off the origin first: the new layer's colours are the core's
+    decontamination of the pixels GIMP holds with the mask GIMP holds (16 bits stay 16 bits),
+    identical outside the mask's soft band and changed inside it; the mask is the core's; the
+    original layer keeps its pixels and gets no mask."""
+    root = require_gimp(suite)
+    names = ("jpeg", "png16")
+    job = {"scenarios": ["clean_colours"], "offsets": [-120, 45],
+           "clean_colours": {name: camera[name].path.name for name in names}}
+    run = run_gimp(root, "clean-colours", job, [camera[name].path for name in names],
+                   model_file)
+    found = run.results()["clean_colours"]
+    assert "exception" not in found, found["exception"]
+    for name in names:
+        result = found[name]
+        assert result["ok"], f"{name}: {result['message']}"
+        assert len(result["layers"]) == 2 and result["layers"][0].endswith(" (bgmask)")
+        assert result["original_unchanged"] and not result["original_has_mask"], name
+        assert result["new_offsets"] == result["offsets"] == [-120, 45]
+        assert result["new_opaque"], f"{name}: the new layer's own alpha is not opaque"
+        mask = read_mask(run, result["mask"])
+        assert_same_mask(mask, camera_expected[name])
+        depth = np.uint8 if result["format"].endswith("u8") else np.uint16
+        shape = (result["height"], result["width"], 3)
+        before, new = (np.fromfile(run.work / Path(result[key]).name, depth).reshape(shape)
+                       for key in ("original", "new"))
+        want = foreground_colours(before, mask)
+        band = (mask > 0) & (mask < 255)
+        level = np.iinfo(depth).max // 255
+        diff = np.abs(new.astype(np.int32) - want.astype(np.int32)).max(axis=2)
+        assert diff.max() <= level, (
+            f"{name}: {(diff > level).sum()} pixels differ from the core's by up to "
+            f"{diff.max() / level:.1f} levels")
+        assert np.array_equal(new[~band], before[~band]), f"{name}: changed outside the band"
+        changed = (new != before).any(axis=2)
+        assert band.mean() > 0.005 and changed.sum() > 0.5 * band.sum(), (
+            f"{name}: {changed.sum()} of {band.sum()} band pixels changed")
+
+
+def test_one_undo_removes_the_clean_coloured_new_layer(suite, photo, model_file):
+    """The full GIMP on a virtual screen: New layer with clean edge colours, then Ctrl+Z once
+    removes the new layer and leaves the original as it was; Ctrl+Y brings the new layer
+    back with its cleaned colours."""
+    root = require_gimp(suite)
+    job = {"arguments": {"output": "layer", "decontaminate": True}}
+    run = run_gimp(root, "undo-new-layer", job, [photo], model_file,
+                   driver="gimp_undo_driver.py", gui=True)
+    result = run.results()
+    assert "exception" not in result, result["exception"]
+    assert result["ok"] and result["layers_after_run"] == 2 and result["new_has_mask"], result
+    assert result["new_colours_differ"], "the new layer's colours were not cleaned"
+    assert result["new_layer_gone_after_one_undo"], result
+    assert result["original_unchanged"], result
+    assert result["new_layer_back_after_redo"] and result["redo_keeps_its_colours"], result
 
 
 def test_two_selected_layers_with_offsets_both_get_masks(gimp, results, expected):
