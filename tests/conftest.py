@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,13 @@ def grabcut_photos() -> list[Path]:
     if not images:
         pytest.skip("../shared/evaldata is not beside the project")
     return images
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: a runner started in
+    the background (``cmd &``, nohup) ignores SIGINT, its children inherit that, and Python
+    then never raises KeyboardInterrupt, so Ctrl-C's behaviour would go untested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def bgmask_cli() -> list[str]:

@@ -18,7 +18,7 @@ from bgmask.engine.safewrite import write_file
 from bgmask.host.errors import OutputError
 from PIL import Image
 
-from .conftest import SAMPLE, bgmask_cli
+from .conftest import SAMPLE, bgmask_cli, interruptible
 
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mount, unshare)")
 
@@ -236,7 +236,8 @@ def test_a_stopped_folder_run_leaves_no_temporaries(model_dir, tmp_path, signum)
         big.save(inputs / f"p{i}.png", compress_level=1)
     out = tmp_path / "out"
     process = subprocess.Popen([*bgmask_cli(), str(inputs), "-o", str(out), "--jobs", "2"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=interruptible)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and process.poll() is None:
         if out.is_dir() and any(p.name.endswith(".tmp") for p in out.iterdir()):

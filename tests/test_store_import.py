@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import bgmask_cli
+from .conftest import bgmask_cli, interruptible
 
 SIZE = 4_574_861
 
@@ -118,7 +118,8 @@ def test_an_interrupted_import_leaves_no_part_file(isolated_store, model_file, s
     env = {**os.environ, "BGMASK_MODEL_DIR": str(isolated_store)}
     process = subprocess.Popen(
         [sys.executable, "-c", SLOW_IMPORT, "models", "fetch", "u2netp", "--from",
-         str(model_file)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         str(model_file)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=interruptible)
     part = isolated_store / "u2netp.onnx.part"
     deadline = time.monotonic() + 60
     while not (part.exists() and part.stat().st_size > 0):
