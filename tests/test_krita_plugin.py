@@ -267,7 +267,10 @@ def masked(layers: list[fake.Node], doc: fake.Document, **settings: object
     inputs = [host.read_layer(layer, job.combines_existing) for layer in layers]
     replies = WorkerSession(lambda: client).masks(  # type: ignore[arg-type, return-value]
         [p.sent for p in inputs], job, lambda fraction, text: None)
-    return host.write_masks(doc, inputs, replies, job), client
+    copies, notes = None, []
+    if host.needs_turn(doc, job.output):  # Krita 5.1: the job writes the masks a turn later
+        copies, notes = host.add_copies(inputs, replies, job)
+    return notes + host.write_masks(doc, inputs, replies, job, copies), client
 
 
 def test_new_layer_gets_the_clean_edge_colours_before_it_joins_the_image(plugin):
@@ -280,19 +283,69 @@ def test_new_layer_gets_the_clean_edge_colours_before_it_joins_the_image(plugin)
     layer = photo_layer()
     doc = document_with(layer, cls=fake.Document52)
     root = doc.rootNode()
-    pixels_when_added = []
+    when_added = []
     add = root.addChildNode
     root.addChildNode = lambda child, above: (  # type: ignore[method-assign]
-        pixels_when_added.append(child.data), add(child, above))[1]
+        when_added.append((child.data, [m.data for m in child.children])), add(child, above))[1]
     notes, client = masked([layer], doc, output="layer", decontaminate=True)
     assert notes == [] and client.colours_asked == [True]
     copy = root.childNodes()[1]
     cleaned = bytes([200, 200, 200, 3, 200, 200, 200, 7])  # colours cleaned, alpha as it was
     assert copy.name() == "photo (bgmask)" and copy.data == cleaned
-    assert pixels_when_added == [cleaned]
+    # Krita 5.2+: colours and mask in place before the copy joins the image.
+    assert when_added == [(cleaned, [bytes([128, 128])])]
     assert copy.rect == fake.QRect(10, 20, 2, 1)
     assert [m.data for m in host.transparency_masks(copy)] == [bytes([128, 128])]
     assert layer.data == bytes(range(8)) and host.transparency_masks(layer) == []
+
+
+def test_krita_51_adds_the_clean_copy_then_its_mask_with_the_action(plugin):
+    """Krita 5.1 makes masks only with its action, on the active layer: the copy joins the
+    image with its cleaned colours, then (a turn later) gets its mask."""
+    plugin()
+    from bgmask_krita import host
+
+    layer = photo_layer()
+    doc = document_with(layer)
+    fake.Krita.instance().action("add_new_transparency_mask").on_trigger = \
+        lambda: doc.activeNode().addChildNode(fake.Node("Mask", "transparencymask"), None)
+    notes, _ = masked([layer], doc, output="layer", decontaminate=True)
+    copy = doc.rootNode().childNodes()[1]
+    assert notes == [] and copy.data == bytes([200, 200, 200, 3, 200, 200, 200, 7])
+    assert [(m.name(), m.data) for m in host.transparency_masks(copy)] == [
+        ("bgmask", bytes([128, 128]))]
+    assert layer.data == bytes(range(8)) and host.transparency_masks(layer) == []
+
+
+def test_krita_51_never_masks_the_wrong_layer(plugin):
+    """When Krita 5.1 does not make the new layer active, its action would mask the active
+    one, the user's own: a clear error instead."""
+    plugin()
+    from bgmask_krita import host
+
+    layer = photo_layer()
+    doc = document_with(layer)
+    doc.setActiveNode = lambda node: None  # type: ignore[method-assign]
+    doc.active = layer
+    action = fake.Krita.instance().action("add_new_transparency_mask")
+    with pytest.raises(BgmaskError, match="active layer"):
+        masked([layer], doc, output="layer", decontaminate=True)
+    assert action.count == 0 and host.transparency_masks(layer) == []
+
+
+def test_a_copy_holding_masks_gets_its_new_mask_in_the_image(plugin):
+    """A layer with a mask of its own: its copy's last mask is replaced in the image, as for
+    any other mask (the copy's other children stay)."""
+    plugin()
+    from bgmask_krita import host
+
+    layer = photo_layer()
+    layer.addChildNode(fake.Node("old", "transparencymask", data=b"\x00\xff"), None)
+    doc = document_with(layer, cls=fake.Document52)
+    masked([layer], doc, output="layer", decontaminate=True)
+    copy = doc.rootNode().childNodes()[1]
+    assert [m.data for m in host.transparency_masks(copy)] == [bytes([128, 128])]
+    assert [m.data for m in host.transparency_masks(layer)] == [b"\x00\xff"]
 
 
 @pytest.mark.parametrize("output", ["mask", "selection"])

@@ -15,10 +15,10 @@ from krita import Krita, Selection
 
 if qt_major() >= 6:
     from PyQt6.QtCore import QTimer
-    from PyQt6.QtWidgets import QComboBox, QLabel, QMessageBox, QPushButton
+    from PyQt6.QtWidgets import QCheckBox, QComboBox, QLabel, QMessageBox, QPushButton
 else:
     from PyQt5.QtCore import QTimer
-    from PyQt5.QtWidgets import QComboBox, QLabel, QMessageBox, QPushButton
+    from PyQt5.QtWidgets import QCheckBox, QComboBox, QLabel, QMessageBox, QPushButton
 
 WORK = os.environ["BGMASK_TEST_WORK"]
 JOB = json.load(open(os.path.join(WORK, "job.json")))
@@ -435,6 +435,89 @@ def scenario_camera(done):
     next_photo()
 
 
+def save_pixels(name, node, r):
+    """``node``'s pixels over the rectangle ``r``, as Krita holds them, in a file."""
+    path = os.path.join(WORK, f"{name}.pixels")
+    with open(path, "wb") as f:
+        f.write(bytes(node.pixelData(r.x(), r.y(), r.width(), r.height())))
+    return path
+
+
+def scenario_decontaminate(done):
+    """The new-layer output with clean edge colours, through the docker: the checkbox follows
+    the output; for each case (a photo file, or the small photo converted to a colour space),
+    the new layer's pixels and mask, the user's layer as it was, then one undo."""
+    cases = list(JOB["decontaminate"])
+    output = docker_widget(QComboBox, "bgmask_output")
+    clean = docker_widget(QCheckBox, "bgmask_decontaminate")
+    found = results["decontaminate"] = {"checkbox": {}}
+    output.setCurrentIndex(output.findData("mask"))
+    found["checkbox"]["enabled_for_mask"] = clean.isEnabled()
+    output.setCurrentIndex(output.findData("layer"))
+    found["checkbox"]["enabled_for_layer"] = clean.isEnabled()
+    clean.setChecked(True)
+
+    def next_case():
+        if not cases:
+            found["saved"] = APP.readSetting("bgmask", "decontaminate", "")
+            output.setCurrentIndex(output.findData("mask"))
+            clean.setChecked(False)
+            done()
+            return
+        case = cases.pop(0)
+        open_photo(f"clean {case['name']}", lambda doc, layer: click(case, doc, layer),
+                   path=case.get("path"))
+
+    def click(case, doc, layer):
+        name = case["name"]
+        if case.get("space"):
+            doc.setColorSpace(*case["space"])
+            doc.waitForDone()
+        r = layer.bounds()
+        before = digest(layer)
+        info = found[name] = {"depth": layer.colorDepth(),
+                              "width": r.width(), "height": r.height()}
+        if case.get("files"):
+            info["pixels"] = save_pixels(f"clean_{name}", layer, r)
+        start_with("docker")
+
+        def copies():
+            return [n for n in doc.rootNode().childNodes()
+                    if n.name() == layer.name() + " (bgmask)"]
+
+        def check(result, seen):
+            info.update({"ok": result.ok, "message": result.message,
+                         "pixels_unchanged": digest(layer) == before,
+                         "masks_on_layer": len(masks_of(layer)), "copies": len(copies())})
+            if copies():
+                copy = copies()[-1]
+                masks = masks_of(copy)
+                info["copy_masks"] = len(masks)
+                data = bytes(copy.pixelData(r.x(), r.y(), r.width(), r.height()))
+                info["copy_equals_layer"] = data == bytes(
+                    layer.pixelData(r.x(), r.y(), r.width(), r.height()))
+                if case.get("files"):
+                    info["copy"] = {"pixels": save_pixels(f"clean_{name}_copy", copy, r)}
+                    if masks:
+                        info["mask"] = {"file": save_pixels(f"clean_{name}_mask", masks[-1], r),
+                                        "width": r.width(), "height": r.height()}
+            APP.action("edit_undo").trigger()
+            doc.waitForDone()
+            info["copies_after_one_undo"] = len(copies())
+            info["copy_masks_after_one_undo"] = [len(masks_of(c)) for c in copies()]
+            info["layers_after_one_undo"] = [n.name() for n in doc.rootNode().childNodes()]
+            if copies():  # Krita 5.1: the mask (made by its action) is a step of its own
+                APP.action("edit_undo").trigger()
+                doc.waitForDone()
+                info["copies_after_two_undos"] = len(copies())
+            doc.setModified(False)
+            doc.close()
+            next_case()
+        after_job(check, timeout=600)
+
+    next_case()
+
+
 def scenario_two_documents(done):
     """The action on one document, then on a second while the first still masks (Krita
     switches the active document through its event loop, hence the short timers)."""
@@ -484,6 +567,7 @@ def scenario_two_documents(done):
 
 SCENARIOS = {
     "camera": scenario_camera,
+    "decontaminate": scenario_decontaminate,
     "big_layer": scenario_big_layer,
     "killed_worker": scenario_killed_worker,
     "two_documents": scenario_two_documents,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bgmask.engine.decontaminate import foreground_colours
 from PIL import Image
 
 from ..conftest import assert_same_mask
@@ -72,6 +73,18 @@ def camera_results(krita_host, photo, camera, model_dir, tmp_path_factory) -> di
                 ["camera"], timeout=900,
                 camera={name: str(p.path) for name, p in camera.items()})
     return checked(run)["camera"]
+
+
+@pytest.fixture(scope="module")
+def clean_results(krita_host, photo, camera, model_dir, tmp_path_factory) -> dict:
+    """The new-layer output with clean edge colours, in a Krita run of its own: a 12 MP JPEG
+    (8-bit), a 12 MP 16-bit PNG, and the small photo as a float document."""
+    cases = [{"name": "jpeg", "path": str(camera["jpeg"].path), "files": True},
+             {"name": "png16", "path": str(camera["png16"].path), "files": True},
+             {"name": "float", "space": ["RGBA", "F32", "sRGB-elle-V2-g10.icc"]}]
+    run = krita(krita_host, tmp_path_factory.mktemp("krita-clean"), photo, model_dir,
+                ["decontaminate"], timeout=900, decontaminate=cases)
+    return checked(run)["decontaminate"]
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +239,57 @@ def test_camera_size_photos_get_the_cores_mask(camera_results, camera, masker):
         except AssertionError as exc:
             raise AssertionError(f"{name}: {exc}") from None
     assert camera_results["png16"]["depth"] == "U16"
+
+
+def held_pixels(path: str, info: dict) -> np.ndarray:
+    """A layer's pixels as Krita holds them: (H, W, 4) B,G,R,A, 16-bit native-endian."""
+    dtype = np.uint16 if info["depth"] == "U16" else np.uint8
+    return np.fromfile(path, dtype).reshape(info["height"], info["width"], 4)
+
+
+def test_new_layer_gets_the_cores_clean_edge_colours(clean_results, krita_host):
+    """Output "New layer" with "Clean edge colours": the new layer's pixels are what the core
+    computes for the pixels Krita holds and the mask written (8- and 16-bit, 12 MP), its
+    soft edge really changed, the user's layer untouched; one undo removes the new layer
+    (Krita 5.1, whose mask comes from its own action: two, the mask then the layer)."""
+    assert clean_results["checkbox"] == {"enabled_for_mask": False, "enabled_for_layer": True}
+    assert clean_results["saved"] == "True"  # the docker's choice, for the action too
+    for name in ("jpeg", "png16"):
+        result = clean_results[name]
+        assert result["ok"], f"{name}: {result['message']}"
+        assert "not cleaned" not in result["message"], name
+        assert result["pixels_unchanged"] and result["masks_on_layer"] == 0, name
+        assert result["copies"] == 1 and result["copy_masks"] == 1, name
+        held = held_pixels(result["pixels"], result)
+        copy = held_pixels(result["copy"]["pixels"], result)
+        mask = mask_of(result["mask"])
+        want = foreground_colours(held[:, :, :3], mask)
+        level = 257 if result["depth"] == "U16" else 1
+        diff = np.abs(copy[:, :, :3].astype(np.int64) - want)
+        assert diff.max() <= level, f"{name}: {diff.max() / level:.1f} levels off the core's"
+        assert np.array_equal(copy[:, :, 3], held[:, :, 3]), name
+        band = (mask > 0) & (mask < 255)
+        assert band.sum() > 10_000, f"{name}: no soft edge to clean"
+        assert np.array_equal(copy[~band], held[~band]), name
+        moved = np.abs(copy[band][:, :3].astype(np.int64) - held[band][:, :3]).mean() / level
+        assert moved > 1, f"{name}: the edge colours moved {moved:.2f} levels on average"
+        if krita_host.suite == "host":
+            assert result["copy_masks_after_one_undo"] == [0], f"{name}: {result}"
+            assert result["copies_after_two_undos"] == 0, f"{name}: {result}"
+        else:
+            assert result["copies_after_one_undo"] == 0, f"{name}: {result}"
+    assert clean_results["png16"]["depth"] == "U16"
+
+
+def test_a_float_layer_keeps_its_edge_colours_and_says_why(clean_results):
+    """A float layer goes to the worker as an 8-bit sRGB copy: its cleaned colours would be
+    wrong in the layer's own space, so the new layer keeps the layer's pixels, with a note."""
+    result = clean_results["float"]
+    assert result["ok"], result["message"]
+    assert result["depth"] == "F32"
+    assert "edge colours not cleaned on" in result["message"] and "F32" in result["message"]
+    assert result["copies"] == 1 and result["copy_masks"] == 1
+    assert result["copy_equals_layer"] and result["pixels_unchanged"]
 
 
 def test_a_profile_holding_sockets_copies(tmp_path):

@@ -83,6 +83,13 @@ class Node:
         self.children.insert(index, child)
         return True
 
+    def setChildNodes(self, nodes: list[Node]) -> None:  # noqa: N802
+        for child in self.children:
+            child.parent = None
+        self.children = list(nodes)
+        for child in nodes:
+            child.parent = self
+
     def remove(self) -> bool:
         if self.parent is not None:
             self.parent.children.remove(self)

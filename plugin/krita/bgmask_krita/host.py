@@ -130,6 +130,10 @@ def add_transparency_mask(doc: Document, node: Node, name: str) -> Node:
         return mask
     before = {m.uniqueId() for m in transparency_masks(node)}
     doc.setActiveNode(node)
+    active = doc.activeNode()
+    if active is None or active.uniqueId() != node.uniqueId():  # the action would mask it
+        raise BgmaskError(f"Krita did not make '{node.name()}' the active layer to add its "
+                          "mask: click Remove Background again.")
     Krita.instance().action("add_new_transparency_mask").trigger()
     doc.waitForDone()
     new = [m for m in transparency_masks(node) if m.uniqueId() not in before]
@@ -143,6 +147,13 @@ def add_transparency_mask(doc: Document, node: Node, name: str) -> Node:
 def needs_front(doc: Document, output: str) -> bool:
     """Krita 5.1 makes masks with an action, and actions work on the active view's document."""
     return output != "selection" and not hasattr(doc, "createTransparencyMask")
+
+
+def needs_turn(doc: Document, output: str) -> bool:
+    """Krita 5.1, output "layer": its action masks the active layer, and a layer a script
+    added can be made active only after a turn of Krita's event loop (before it, Krita's
+    layer list does not know it and the original layer stays active)."""
+    return output == "layer" and not hasattr(doc, "createTransparencyMask")
 
 
 def front_view(doc: Document):  # noqa: ANN201 (a krita.View or None)
@@ -184,10 +195,24 @@ def remove_node(doc: Document, node: Node) -> None:
     doc.waitForDone()
 
 
+def make_copy(pixels: LayerPixels, colours: bytes | None) -> Node:
+    """The "layer" output's new layer, not yet in the image: a copy of the layer named
+    "<name> (bgmask)", holding ``colours`` (the pixels as sent, edges cleaned) where given."""
+    copy = pixels.node.duplicate()
+    copy.setName(pixels.node.name() + COPY_SUFFIX)
+    if colours is not None:
+        # Written before the copy joins the image, so the undo of its addition takes them
+        # along; the user's layer is never written.
+        copy.setPixelData(colours, pixels.x, pixels.y, pixels.sent.width, pixels.sent.height)
+    return copy
+
+
 def write_mask(doc: Document, pixels: LayerPixels, mask: bytes, output: str,
-               selection: Selection | None, colours: bytes | None = None) -> Selection | None:
+               selection: Selection | None, colours: bytes | None = None,
+               copy: Node | None = None) -> Selection | None:
     """Puts one layer's mask where ``output`` says; returns the selection built so far.
-    ``colours`` (the "layer" output only): the new layer's pixels, as ``pixels`` were sent."""
+    ``colours`` (the "layer" output only): the new layer's pixels, as ``pixels`` were sent;
+    ``copy``: the new layer, already in the image (see ``add_copies``)."""
     if output == "selection":
         part = Selection()
         part.setPixelData(mask, pixels.x, pixels.y, pixels.sent.width, pixels.sent.height)
@@ -196,14 +221,18 @@ def write_mask(doc: Document, pixels: LayerPixels, mask: bytes, output: str,
         selection.add(part)
         return selection
     target = pixels.node
-    if output == "layer":
-        target = pixels.node.duplicate()
-        target.setName(pixels.node.name() + COPY_SUFFIX)
-        if colours is not None:
-            # Written before the layer joins the tree, so the undo of its addition takes
-            # them along; the user's layer is never written.
-            target.setPixelData(colours, pixels.x, pixels.y, pixels.sent.width,
-                                pixels.sent.height)
+    if output == "layer" and copy is not None:
+        target = copy
+    elif output == "layer":
+        target = make_copy(pixels, colours)
+        if hasattr(doc, "createTransparencyMask") and not target.childNodes():
+            # Krita 5.2+: the mask goes in before the copy joins the image (setChildNodes
+            # is not on the undo stack), so one undo removes the new layer and all it holds.
+            new = doc.createTransparencyMask(MASK_NAME)
+            target.setChildNodes([new])
+            new.setPixelData(mask, pixels.x, pixels.y, pixels.sent.width, pixels.sent.height)
+            pixels.node.parentNode().addChildNode(target, pixels.node)
+            return selection
         pixels.node.parentNode().addChildNode(target, pixels.node)
     old = transparency_masks(target)
     if old:  # the mask we replace or intersected with (the last one, as read_layer took)
@@ -213,21 +242,43 @@ def write_mask(doc: Document, pixels: LayerPixels, mask: bytes, output: str,
     return selection
 
 
+def new_colours(pixels: LayerPixels, reply: MaskReply, settings: JobSettings,
+                notes: list[str]) -> bytes | None:
+    """The cleaned colours for ``pixels``' new layer, or None (with the reason in ``notes``
+    where they were asked for but cannot be used)."""
+    if not settings.cleans_colours:
+        return None
+    refusal = colours_refusal(pixels)
+    if refusal is not None:
+        notes.append(refusal)
+        return None
+    return reply.colours
+
+
+def add_copies(layers: list[LayerPixels], replies: list[MaskReply], settings: JobSettings
+               ) -> tuple[list[Node], list[str]]:
+    """The "layer" output on Krita 5.1 (see ``needs_turn``): each layer's new layer joins the
+    image above it, to get its mask on a later turn; with the notes ``write_masks`` gives."""
+    notes: list[str] = []
+    copies = []
+    for pixels, reply in zip(layers, replies, strict=True):
+        copy = make_copy(pixels, new_colours(pixels, reply, settings, notes))
+        pixels.node.parentNode().addChildNode(copy, pixels.node)
+        copies.append(copy)
+    return copies, notes
+
+
 def write_masks(doc: Document, layers: list[LayerPixels], replies: list[MaskReply],
-                settings: JobSettings) -> list[str]:
-    """Writes each layer's reply where the settings say; returns what was not done as asked
-    (a new layer whose edge colours stay as they were, and why)."""
+                settings: JobSettings, copies: list[Node] | None = None) -> list[str]:
+    """Writes each layer's reply where the settings say (into ``copies``, where
+    ``add_copies`` made them); returns what was not done as asked (a new layer whose edge
+    colours stay as they were, and why)."""
     notes: list[str] = []
     selection = None
-    for pixels, reply in zip(layers, replies, strict=True):
-        colours = None
-        if settings.cleans_colours:
-            refusal = colours_refusal(pixels)
-            if refusal is not None:
-                notes.append(refusal)
-            else:
-                colours = reply.colours
-        selection = write_mask(doc, pixels, reply.mask, settings.output, selection, colours)
+    for index, (pixels, reply) in enumerate(zip(layers, replies, strict=True)):
+        colours = None if copies else new_colours(pixels, reply, settings, notes)
+        selection = write_mask(doc, pixels, reply.mask, settings.output, selection, colours,
+                               copies[index] if copies else None)
     if selection is not None:
         doc.setSelection(selection)
     doc.refreshProjection()

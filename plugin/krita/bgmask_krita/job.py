@@ -16,7 +16,7 @@ from bgmask.host.job import (
     done_message,
     failure_message,
 )
-from krita import Krita
+from krita import Krita, Node
 
 from . import host
 from .qt import QMessageBox, QObject, Qt, QTimer, pyqtSignal
@@ -95,9 +95,12 @@ class MaskJob(QObject):
             return
         self._write_when_in_front(replies, FRONT_TRIES)
 
-    def _write_when_in_front(self, replies: list[MaskReply], tries: int) -> None:
+    def _write_when_in_front(self, replies: list[MaskReply], tries: int,
+                             copies: list[Node] | None = None, notes: list[str] | None = None
+                             ) -> None:
         """On Krita 5.1 the user may have switched documents while the worker ran: bring this
-        job's document forward, wait for Krita to switch, write, then go back."""
+        job's document forward, wait for Krita to switch, write, then go back. There a new
+        layer gets its mask a turn of the event loop after it joins the image."""
         if host.needs_front(self.doc, self.settings.output) and \
                 host.front_view(self.doc) is None:
             if tries == 0:
@@ -112,16 +115,29 @@ class MaskJob(QObject):
             if self._return_to is None:
                 self._return_to = previous
             QTimer.singleShot(FRONT_WAIT_MS,
-                              lambda: self._write_when_in_front(replies, tries - 1))
+                              lambda: self._write_when_in_front(replies, tries - 1, copies,
+                                                                notes))
+            return
+        if copies is None and host.needs_turn(self.doc, self.settings.output):
+            try:
+                copies, notes = host.add_copies(self.inputs, replies, self.settings)
+            except BgmaskError as exc:
+                host.show_view(self._return_to)
+                self._finish(False, str(exc))
+                return
+            QTimer.singleShot(FRONT_WAIT_MS, lambda: self._write_when_in_front(
+                replies, tries, copies, notes))
             return
         try:
-            self._write(replies)
+            self._write(replies, copies, notes or [])
         finally:
             host.show_view(self._return_to)
 
-    def _write(self, replies: list[MaskReply]) -> None:
+    def _write(self, replies: list[MaskReply], copies: list[Node] | None,
+               notes: list[str]) -> None:
         try:
-            notes = host.write_masks(self.doc, self.inputs, replies, self.settings)
+            notes = notes + host.write_masks(self.doc, self.inputs, replies, self.settings,
+                                             copies)
         except BgmaskError as exc:
             self._finish(False, str(exc))
             return
