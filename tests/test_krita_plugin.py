@@ -382,9 +382,10 @@ def test_a_layer_sent_as_a_converted_copy_is_reported_not_written(plugin, model,
     plain = photo_layer()
     plain.setName("plain")
     doc = document_with(layer, plain, cls=fake.Document52)
-    notes, _ = masked([layer, plain], doc, output="layer", decontaminate=True)
+    notes, client = masked([layer, plain], doc, output="layer", decontaminate=True)
     assert notes == [f"edge colours not cleaned on 'photo': Krita cannot hand bgmask its "
                      f"{named} pixels as they are"]
+    assert client.colours_asked == [False, True]  # no cleaning that would be thrown away
     copies = {n.name(): n for n in doc.rootNode().childNodes()}
     assert copies["photo (bgmask)"].data == bytes(range(8))  # the layer's own pixels
     assert copies["plain (bgmask)"].data == bytes([200, 200, 200, 3, 200, 200, 200, 7])
@@ -395,7 +396,8 @@ def test_a_layer_without_pixels_of_its_own_is_reported(plugin):
     plugin()
     group = fake.Node("group", "grouplayer", data=bytes(range(8)), rect=fake.QRect(0, 0, 2, 1))
     doc = document_with(group, cls=fake.Document52)
-    notes, _ = masked([group], doc, output="layer", decontaminate=True)
+    notes, client = masked([group], doc, output="layer", decontaminate=True)
     assert notes == ["edge colours not cleaned on 'group': a group layer has no pixels of its "
                      "own to change"]
+    assert client.colours_asked == [False]
     assert doc.rootNode().childNodes()[1].data == bytes(range(8))

@@ -116,6 +116,10 @@ class LayerInput:
     # values over the whole layer (one byte a pixel, 0 outside), or both None.
     box: Box | None = None
     selection: bytes | bytearray | None = None
+    # Whether cleaned edge colours could be written back into a copy of this layer (not when
+    # the pixels sent are a converted copy, or the layer draws itself from another source):
+    # where not, the worker is not asked to clean them.
+    cleanable: bool = True
 
 
 def selection_box(name: str, left: int, top: int, right: int, bottom: int,
@@ -168,7 +172,8 @@ def mask_layers(client: WorkerClient, count: int, read: Callable[[int], LayerInp
         replies.append(client.mask(
             layer.pixels, layer.width, layer.height, layer.fmt, model=settings.model,
             options=options, base_mask=layer.base_mask, base_masks=planes,
-            progress=layer_progress(index, count, progress), colours=settings.cleans_colours))
+            progress=layer_progress(index, count, progress),
+            colours=settings.cleans_colours and layer.cleanable))
         if timer is not None:
             timer.lap("worker")
     return replies

@@ -99,8 +99,10 @@ def read_layer(node: Node, intersect: bool, hint: Selection | None = None) -> La
         box = selection_box(node.name(), hint.x() - x, hint.y() - y,
                             hint.x() + hint.width() - x, hint.y() + hint.height() - y, w, h)
         plane = bytes(hint.pixelData(x, y, w, h))
-    return LayerPixels(node, x, y, LayerInput(node.name(), data, w, h, fmt, base, box, plane),
-                       native)
+    pixels = LayerPixels(node, x, y, LayerInput(node.name(), data, w, h, fmt, base, box, plane),
+                         native)
+    pixels.sent.cleanable = colours_refusal(pixels) is None  # else the worker need not clean
+    return pixels
 
 
 def colour_space_name(node: Node) -> str:
