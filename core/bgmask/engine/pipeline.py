@@ -41,8 +41,8 @@ ImageSource = str | Path | Image.Image | np.ndarray
 class MaskOptions:
     # Fit the mask to the photo's own edges (a guided filter on the full-size luma).
     refine: bool = False
-    # "best" fuses four views (plain, mirrored, both letterboxed) and looks again at a small
-    # subject (bgmask.fusion): 4-6 network passes, steadier masks.
+    # "best" adds a brightened view (plain and mirrored) to the plain one and looks again at a
+    # small subject (engine/fusion.py): 3-6 network passes.
     quality: str = "fast"
     # A value in (0, 1) gives a hard mask: 255 where the probability reaches it, else 0.
     threshold: float | None = None
