@@ -32,9 +32,9 @@ class Client:
         self.sent: list[dict] = []
 
     def mask(self, pixels, width, height, fmt, *, model, options=None, progress=None,
-             base_mask=None, base_masks=(), mask_size=None) -> MaskReply:
+             base_mask=None, base_masks=(), mask_size=None, colours=False) -> MaskReply:
         self.sent.append({"options": options, "base_mask": base_mask,
-                          "base_masks": list(base_masks)})
+                          "base_masks": list(base_masks), "colours": colours})
         return MaskReply(bytes(width * height), width, height, "CPUExecutionProvider", None)
 
 
@@ -55,6 +55,7 @@ def test_mask_layers_sends_the_box_and_the_selection_beside_an_existing_mask():
     assert sent[0]["options"]["box"] == [1, 0, 2, 3]
     assert sent[0]["base_masks"] == [selection] and sent[0]["base_mask"] == existing
     assert "box" not in sent[1]["options"] and sent[1]["base_masks"] == []
+    assert not sent[0]["colours"]  # a mask never asks for cleaned colours
 
 
 def test_a_full_selection_or_the_setting_off_sends_no_hint():
