@@ -38,6 +38,32 @@ def model_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def sample_rgb() -> np.ndarray:
+    """The repository's sample photo as (H, W, 3) uint8 pixels."""
+    from PIL import Image
+
+    return np.asarray(Image.open(SAMPLE).convert("RGB"))
+
+
+@pytest.fixture(scope="session")
+def sample_rgba() -> np.ndarray:
+    """The repository's sample photo as (H, W, 4) uint8 pixels."""
+    from PIL import Image
+
+    return np.asarray(Image.open(SAMPLE).convert("RGBA"))
+
+
+@pytest.fixture(scope="module")
+def worker_client(model_dir: Path):
+    """A worker client of this checkout's Python, its own worker for the module's tests."""
+    from bgmask.host.channels import worker_command
+    from bgmask.host.client import WorkerClient
+
+    with WorkerClient.one_shot(worker_command(sys.executable)) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
 def model_file(model_dir: Path) -> Path:
     return model_dir / "u2netp.onnx"
 

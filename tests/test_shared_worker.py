@@ -20,20 +20,14 @@ from bgmask.host.client import WorkerClient
 from bgmask.host.errors import WorkerError
 from bgmask.host.protocol import read_frame, write_frame
 from bgmask.host.settings import Settings
-from PIL import Image
 
-from .conftest import SAMPLE, stop_worker
+from .conftest import stop_worker
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def photo() -> np.ndarray:
-    return np.asarray(Image.open(SAMPLE).convert("RGB"))
-
-
-def mask_with(client: WorkerClient, photo: np.ndarray) -> bytes:
-    return client.mask(photo.tobytes(), photo.shape[1], photo.shape[0], "rgb8").mask
+def mask_with(client: WorkerClient, sample_rgb: np.ndarray) -> bytes:
+    return client.mask(sample_rgb.tobytes(), sample_rgb.shape[1], sample_rgb.shape[0], "rgb8").mask
 
 
 def hello_pid(client: WorkerClient) -> int:
@@ -42,17 +36,17 @@ def hello_pid(client: WorkerClient) -> int:
     return pid
 
 
-def test_clicks_share_one_warm_worker_and_get_the_core_mask(runtime, masker, photo):
+def test_clicks_share_one_warm_worker_and_get_the_core_mask(runtime, masker, sample_rgb):
     with job.click_client() as first:
         assert first.background and first.channel.spawned
         pid = hello_pid(first)
-        got = mask_with(first, photo)
+        got = mask_with(first, sample_rgb)
     with job.click_client() as second:
         assert not second.channel.spawned
         assert hello_pid(second) == pid
-        assert mask_with(second, photo) == got
-    assert np.array_equal(np.frombuffer(got, np.uint8).reshape(photo.shape[:2]),
-                          masker.mask(photo))
+        assert mask_with(second, sample_rgb) == got
+    assert np.array_equal(np.frombuffer(got, np.uint8).reshape(sample_rgb.shape[:2]),
+                          masker.mask(sample_rgb))
     mode = os.stat(runtime).st_mode & 0o777
     assert mode == 0o700 and os.stat(runtime / "worker.sock").st_mode & 0o777 == 0o600
     assert os.stat(runtime / "secret").st_mode & 0o777 == 0o600
@@ -90,7 +84,7 @@ def test_another_user_cannot_even_connect(runtime):
     assert result.returncode != 0 and "PermissionError" in result.stderr
 
 
-def test_a_worker_of_another_version_is_replaced(runtime, monkeypatch, photo):
+def test_a_worker_of_another_version_is_replaced(runtime, monkeypatch, sample_rgb):
     with job.click_client() as first:
         old = hello_pid(first)
     monkeypatch.setattr(background, "VERSION", "0.0.0-newer")
@@ -102,7 +96,7 @@ def test_a_worker_of_another_version_is_replaced(runtime, monkeypatch, photo):
     monkeypatch.setattr(background, "VERSION", bgmask.__version__)
     with job.click_client() as fresh:
         assert hello_pid(fresh) != old
-        assert len(mask_with(fresh, photo)) == photo.shape[0] * photo.shape[1]
+        assert len(mask_with(fresh, sample_rgb)) == sample_rgb.shape[0] * sample_rgb.shape[1]
 
 
 def test_idle_worker_exits_by_itself(runtime, monkeypatch):
@@ -115,19 +109,19 @@ def test_idle_worker_exits_by_itself(runtime, monkeypatch):
     assert not (runtime / "worker.sock").exists()
 
 
-def test_an_unsafe_runtime_folder_falls_back_to_a_one_shot_worker(runtime, photo):
+def test_an_unsafe_runtime_folder_falls_back_to_a_one_shot_worker(runtime, sample_rgb):
     runtime.mkdir(mode=0o777)
     runtime.chmod(0o777)  # open to everyone: never trusted with the socket
     with job.click_client() as client:
         assert not client.background
         assert "not a private folder" in client.fallback_reason
-        assert len(mask_with(client, photo)) == photo.shape[0] * photo.shape[1]
+        assert len(mask_with(client, sample_rgb)) == sample_rgb.shape[0] * sample_rgb.shape[1]
 
 
-def test_killed_mid_request_reports_and_the_next_click_starts_afresh(runtime, photo):
+def test_killed_mid_request_reports_and_the_next_click_starts_afresh(runtime, sample_rgb):
     with job.click_client() as client:
         pid = hello_pid(client)
-    big = np.ascontiguousarray(np.tile(photo, (6, 6, 1)))
+    big = np.ascontiguousarray(np.tile(sample_rgb, (6, 6, 1)))
     killed = []
 
     def kill_while_masking(stage: str, done: int, total: int | None) -> None:
@@ -150,10 +144,10 @@ def test_killed_mid_request_reports_and_the_next_click_starts_afresh(runtime, ph
     with job.click_client() as again:
         assert again.background, again.fallback_reason
         assert hello_pid(again) != pid
-        assert len(mask_with(again, photo)) == photo.shape[0] * photo.shape[1]
+        assert len(mask_with(again, sample_rgb)) == sample_rgb.shape[0] * sample_rgb.shape[1]
 
 
-def test_a_worker_that_drops_the_hello_is_replaced_not_fallen_back_from(runtime, photo):
+def test_a_worker_that_drops_the_hello_is_replaced_not_fallen_back_from(runtime, sample_rgb):
     """What a click meets just after a worker was killed: its socket still takes a connection,
     then closes it unanswered. The click must start a fresh background worker."""
     with job.click_client():
@@ -176,15 +170,15 @@ def test_a_worker_that_drops_the_hello_is_replaced_not_fallen_back_from(runtime,
         thread.join(10)
         assert client.background, client.fallback_reason
         assert client.channel.spawned
-        assert len(mask_with(client, photo)) == photo.shape[0] * photo.shape[1]
+        assert len(mask_with(client, sample_rgb)) == sample_rgb.shape[0] * sample_rgb.shape[1]
 
 
-def test_two_clicks_at_once_both_succeed(runtime, photo):
+def test_two_clicks_at_once_both_succeed(runtime, sample_rgb):
     results: list[bytes] = []
 
     def click() -> None:
         with job.click_client() as c:
-            results.append(mask_with(c, photo))
+            results.append(mask_with(c, sample_rgb))
 
     threads = [threading.Thread(target=click) for _ in range(2)]
     for t in threads:

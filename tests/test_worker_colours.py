@@ -4,58 +4,42 @@ own pixels, in their own format, with the soft edge's colours replaced by the su
 from __future__ import annotations
 
 import io
-import sys
 
 import numpy as np
 import pytest
 from bgmask.engine.decontaminate import foreground_colours
 from bgmask.engine.runtime import RuntimeOptions
-from bgmask.host.channels import worker_command
-from bgmask.host.client import WorkerClient
 from bgmask.host.errors import UsageError
 from bgmask.host.protocol import read_frame
 from bgmask.worker.requests import Worker
-from PIL import Image
 
-from .conftest import SAMPLE
 from .test_worker_limits import GIB, HELLO, PIXELS, claim, frame, mask_header, peak_of
-
-
-@pytest.fixture(scope="module")
-def client(model_dir):
-    with WorkerClient.one_shot(worker_command(sys.executable)) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def photo() -> np.ndarray:
-    return np.asarray(Image.open(SAMPLE).convert("RGBA"))
 
 
 def soft(mask: np.ndarray) -> np.ndarray:
     return (mask > 0) & (mask < 255)
 
 
-def test_an_rgba_layer_comes_back_with_only_its_edge_colours_changed(client, photo):
-    h, w = photo.shape[:2]
-    plain = client.mask(photo.tobytes(), w, h, "rgba8")
-    reply = client.mask(photo.tobytes(), w, h, "rgba8", colours=True)
+def test_an_rgba_layer_comes_back_with_only_its_edge_colours_changed(worker_client, sample_rgba):
+    h, w = sample_rgba.shape[:2]
+    plain = worker_client.mask(sample_rgba.tobytes(), w, h, "rgba8")
+    reply = worker_client.mask(sample_rgba.tobytes(), w, h, "rgba8", colours=True)
     assert reply.mask == plain.mask  # cleaning colours never changes the mask
     mask = np.frombuffer(reply.mask, np.uint8).reshape(h, w)
     got = np.frombuffer(reply.colours, np.uint8).reshape(h, w, 4)
     band = soft(mask)
     assert band.sum() > 1000  # the cat's fur: a wide soft edge
-    assert np.array_equal(got[:, :, 3], photo[:, :, 3])  # the layer's own alpha
-    assert np.array_equal(got[~band], photo[~band])
-    assert np.array_equal(got[:, :, :3], foreground_colours(photo[:, :, :3], mask))
-    assert np.abs(got[band].astype(int) - photo[band]).mean() > 1
+    assert np.array_equal(got[:, :, 3], sample_rgba[:, :, 3])  # the layer's own alpha
+    assert np.array_equal(got[~band], sample_rgba[~band])
+    assert np.array_equal(got[:, :, :3], foreground_colours(sample_rgba[:, :, :3], mask))
+    assert np.abs(got[band].astype(int) - sample_rgba[band]).mean() > 1
 
 
-def test_sixteen_bit_bgra_comes_back_in_sixteen_bits_and_its_own_order(client, photo):
-    h, w = photo.shape[:2]
-    bgra16 = (photo[:, :, [2, 1, 0, 3]].astype("<u2") * 257 + 100).astype("<u2")
+def test_sixteen_bit_bgra_comes_back_in_sixteen_bits_and_its_own_order(worker_client, sample_rgba):
+    h, w = sample_rgba.shape[:2]
+    bgra16 = (sample_rgba[:, :, [2, 1, 0, 3]].astype("<u2") * 257 + 100).astype("<u2")
     bgra16[:, :, 3] = 65535
-    reply = client.mask(bgra16.tobytes(), w, h, "bgra16", colours=True)
+    reply = worker_client.mask(bgra16.tobytes(), w, h, "bgra16", colours=True)
     mask = np.frombuffer(reply.mask, np.uint8).reshape(h, w)
     got = np.frombuffer(reply.colours, "<u2").reshape(h, w, 4)
     band = soft(mask)
@@ -65,11 +49,12 @@ def test_sixteen_bit_bgra_comes_back_in_sixteen_bits_and_its_own_order(client, p
     assert (got[band][:, :3] % 257 != 0).mean() > 0.5
 
 
-def test_clean_colours_need_the_full_size_pixels(client, photo):
-    small = np.ascontiguousarray(photo[::2, ::2])
+def test_clean_colours_need_the_full_size_pixels(worker_client, sample_rgba):
+    small = np.ascontiguousarray(sample_rgba[::2, ::2])
     with pytest.raises(UsageError, match="full size"):
-        client.mask(small.tobytes(), 256, 256, "rgba8", mask_size=(512, 512), colours=True)
-    assert client.mask(photo.tobytes(), 512, 512, "rgba8").width == 512  # still serving
+        worker_client.mask(small.tobytes(), 256, 256, "rgba8", mask_size=(512, 512), colours=True)
+    # still serving
+    assert worker_client.mask(sample_rgba.tobytes(), 512, 512, "rgba8").width == 512
 
 
 def replies_to(data: bytes) -> list[dict]:

@@ -24,18 +24,12 @@ from bgmask.host.client import WorkerClient
 from bgmask.host.protocol import read_frame, write_frame
 from bgmask.host.runtime_folder import runtime_dir
 from bgmask.host.settings import Settings
-from PIL import Image
 
 from .conftest import SAMPLE, stop_worker
 from .test_shared_worker import hello_pid, mask_with
 
 pytestmark = pytest.mark.slow
 ROOT_ONLY = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mounts, a second user)")
-
-
-@pytest.fixture(scope="module")
-def photo() -> np.ndarray:
-    return np.asarray(Image.open(SAMPLE).convert("RGB"))
 
 
 def dead(pid: int) -> bool:
@@ -71,42 +65,42 @@ def kind(client: WorkerClient) -> str:
     return "background" if client.background else "one-shot"
 
 
-def click(photo: np.ndarray) -> tuple[str, int | None, str | None, bytes]:
+def click(sample_rgb: np.ndarray) -> tuple[str, int | None, str | None, bytes]:
     """One GIMP-style click: (client kind, background worker pid, fallback reason, mask)."""
     with job.click_client() as c:
         pid = hello_pid(c) if c.background else None
-        return kind(c), pid, c.fallback_reason, mask_with(c, photo)
+        return kind(c), pid, c.fallback_reason, mask_with(c, sample_rgb)
 
 
-def started_worker(photo: np.ndarray) -> int:
-    kind, pid, reason, _ = click(photo)
+def started_worker(sample_rgb: np.ndarray) -> int:
+    kind, pid, reason, _ = click(sample_rgb)
     assert kind == "background", reason
     return pid
 
 
 # -- stopped, stuck and stale workers ---------------------------------------------------------
 
-def test_a_stopped_worker_costs_seconds_and_is_replaced(runtime, photo, masker):
-    pid = started_worker(photo)
+def test_a_stopped_worker_costs_seconds_and_is_replaced(runtime, sample_rgb, masker):
+    pid = started_worker(sample_rgb)
     os.kill(pid, signal.SIGSTOP)
     try:
-        (kind, new, reason, got), seconds = timed_click(lambda: click(photo))
+        (kind, new, reason, got), seconds = timed_click(lambda: click(sample_rgb))
     finally:
         if not dead(pid):
             os.kill(pid, signal.SIGKILL)
     print(f"a click with the background worker SIGSTOPped: {seconds:.1f} s", file=sys.stderr)
     assert kind == "background", reason
     assert new != pid and dead(pid)
-    assert got == masker.mask(photo).tobytes()
+    assert got == masker.mask(sample_rgb).tobytes()
     assert seconds < 25
-    (kind, again, _, _), warm = timed_click(lambda: click(photo))
+    (kind, again, _, _), warm = timed_click(lambda: click(sample_rgb))
     assert again == new and warm < 10  # the replacement is warm for the next click
 
 
 def test_a_worker_stopped_mid_request_hands_the_click_to_a_one_shot_worker(
-        runtime, photo, masker, monkeypatch):
+        runtime, sample_rgb, masker, monkeypatch):
     monkeypatch.setattr(background.BackgroundConnector, "reply_seconds", 6.0)
-    pid = started_worker(photo)
+    pid = started_worker(sample_rgb)
     stopped = []
 
     def stop_while_masking(stage: str, done: int, total: int | None) -> None:
@@ -114,7 +108,7 @@ def test_a_worker_stopped_mid_request_hands_the_click_to_a_one_shot_worker(
             os.kill(pid, signal.SIGSTOP)  # the request is in, the worker freezes
             stopped.append(pid)
 
-    big = np.ascontiguousarray(np.tile(photo, (3, 3, 1)))
+    big = np.ascontiguousarray(np.tile(sample_rgb, (3, 3, 1)))
 
     def masked() -> tuple[object, str | None]:
         with job.click_client() as c:
@@ -132,7 +126,7 @@ def test_a_worker_stopped_mid_request_hands_the_click_to_a_one_shot_worker(
     want = masker.mask(big, MaskOptions(refine=True))
     assert reply.mask == want.tobytes()
     assert dead(pid)  # it was ours and stopped: killed, so the next click starts afresh
-    assert started_worker(photo) != pid
+    assert started_worker(sample_rgb) != pid
 
 
 FAKE = r"""
@@ -162,10 +156,10 @@ while True:
 
 
 @pytest.fixture
-def fake_worker(runtime, photo):
+def fake_worker(runtime, sample_rgb):
     """Starts a stand-in at the worker's socket: "stale" answers a hello as an old version and
     ignores shutdown; "mute" takes connections and never answers."""
-    started_worker(photo)  # the folder and the secret, as a real first click leaves them
+    started_worker(sample_rgb)  # the folder and the secret, as a real first click leaves them
     stop_worker(runtime)
     while (runtime / "worker.sock").exists():
         time.sleep(0.05)
@@ -184,34 +178,34 @@ def fake_worker(runtime, photo):
         proc.wait()
 
 
-def test_a_stale_worker_that_ignores_shutdown_is_killed_once(fake_worker, photo):
+def test_a_stale_worker_that_ignores_shutdown_is_killed_once(fake_worker, sample_rgb):
     stale = fake_worker("stale")
-    (kind, pid, reason, got), seconds = timed_click(lambda: click(photo))
+    (kind, pid, reason, got), seconds = timed_click(lambda: click(sample_rgb))
     print(f"a click meeting a stale worker that ignores shutdown: {seconds:.1f} s",
           file=sys.stderr)
     assert kind == "background", reason
     assert stale.wait(timeout=5) == -signal.SIGKILL
     assert seconds < 15
-    (_, again, _, _), warm = timed_click(lambda: click(photo))
+    (_, again, _, _), warm = timed_click(lambda: click(sample_rgb))
     assert again == pid and warm < 10
 
 
 def test_a_worker_that_never_answers_costs_one_timeout_then_a_one_shot_worker(fake_worker,
-                                                                              photo, masker):
+                                                                              sample_rgb, masker):
     mute = fake_worker("mute")  # alive, not stopped: perhaps busy, so not killed
-    (kind, _, reason, got), seconds = timed_click(lambda: click(photo))
+    (kind, _, reason, got), seconds = timed_click(lambda: click(sample_rgb))
     print(f"a click meeting a worker that never answers: {seconds:.1f} s", file=sys.stderr)
     assert kind == "one-shot" and "did not answer" in reason
-    assert got == masker.mask(photo).tobytes()
+    assert got == masker.mask(sample_rgb).tobytes()
     assert seconds < 20 and mute.poll() is None
 
 
 # -- connections that send nothing ------------------------------------------------------------
 
-def test_connections_that_send_nothing_do_not_keep_the_worker_alive(runtime, photo,
+def test_connections_that_send_nothing_do_not_keep_the_worker_alive(runtime, sample_rgb,
                                                                     monkeypatch):
     monkeypatch.setenv("BGMASK_WORKER_IDLE", "2")
-    started_worker(photo)
+    started_worker(sample_rgb)
     path = str(runtime / "worker.sock")
     silent = socket.socket(socket.AF_UNIX)
     silent.connect(path)
@@ -286,11 +280,11 @@ def hello_without_the_secret_is_refused(directory: Path) -> bool:
 
 @pytest.mark.parametrize("kind", BAD_SECRETS)
 def test_a_click_replaces_a_bad_secret_of_its_own_and_keeps_authentication_on(
-        runtime, photo, kind):
+        runtime, sample_rgb, kind):
     runtime.mkdir(mode=0o700)
     make_bad_secret(runtime, kind)
-    kind_of_client, _, reason, got = click(photo)
-    assert len(got) == photo.shape[0] * photo.shape[1]
+    kind_of_client, _, reason, got = click(sample_rgb)
+    assert len(got) == sample_rgb.shape[0] * sample_rgb.shape[1]
     if kind == "a folder":  # not a file bgmask will delete: the message says what to do
         assert kind_of_client == "one-shot" and "remove it" in reason
         return
@@ -359,7 +353,7 @@ SQUATS = {
 @ROOT_ONLY
 @pytest.mark.parametrize("squat", list(SQUATS))
 def test_a_folder_another_user_created_first_is_not_a_dead_end(
-        second_user, shared_folder, monkeypatch, model_dir, photo, squat):
+        second_user, shared_folder, monkeypatch, model_dir, sample_rgb, squat):
     """No XDG_RUNTIME_DIR: the folder would be TMP/bgmask-UID, in a sticky folder where
     another user can create that name first and only they can remove it."""
     monkeypatch.delenv("BGMASK_RUNTIME_DIR", raising=False)
@@ -378,7 +372,7 @@ def test_a_folder_another_user_created_first_is_not_a_dead_end(
                 assert c.background, c.fallback_reason
                 directories.add(c.channel.directory)
                 pids = hello_pid(c)
-                assert len(mask_with(c, photo)) == photo.shape[0] * photo.shape[1]
+                assert len(mask_with(c, sample_rgb)) == sample_rgb.shape[0] * sample_rgb.shape[1]
         [directory] = directories  # the second click found the first one's worker
         assert directory not in (taken, decoy) and directory.parent == shared_folder
         info = directory.lstat()
@@ -390,15 +384,15 @@ def test_a_folder_another_user_created_first_is_not_a_dead_end(
             stop_worker(directory)
 
 
-def test_an_explicit_folder_that_is_not_private_says_what_to_do(runtime, photo):
+def test_an_explicit_folder_that_is_not_private_says_what_to_do(runtime, sample_rgb):
     runtime.mkdir(mode=0o777)
     runtime.chmod(0o777)
-    kind, _, reason, _ = click(photo)
+    kind, _, reason, _ = click(sample_rgb)
     assert kind == "one-shot"
     assert "BGMASK_RUNTIME_DIR" in reason and "only you can enter" in reason
 
 
-def test_a_one_shot_fallback_client_has_what_callers_read(runtime, photo, monkeypatch):
+def test_a_one_shot_fallback_client_has_what_callers_read(runtime, sample_rgb, monkeypatch):
     monkeypatch.setenv("BGMASK_SHARED_WORKER", "0")
     with job.click_client() as c:
         assert not c.background and c.fallback_reason
