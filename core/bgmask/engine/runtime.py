@@ -32,6 +32,11 @@ CPU = "CPUExecutionProvider"
 
 
 def import_onnxruntime() -> ModuleType:
+    # onnxruntime 1.32 on Linux records usage events (the executable's path, the model's file
+    # name, run times, a device id) in ~/.cache/Microsoft/DeveloperTools/.onnxruntime and
+    # queues them for upload. Nothing of a bgmask user's leaves the machine, so its switch is
+    # set, and it is read when the library loads: before the import.
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
     try:
         import onnxruntime
     except ImportError as exc:
@@ -40,6 +45,8 @@ def import_onnxruntime() -> ModuleType:
             "installer, or run: python -m pip install onnxruntime"
         ) from exc
     onnxruntime.set_default_logger_severity(3)  # its warnings are ours to phrase
+    if hasattr(onnxruntime, "disable_telemetry_events"):  # imported before bgmask set the switch
+        onnxruntime.disable_telemetry_events()
     return onnxruntime
 
 
