@@ -70,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=False,
                    help="fit the mask to the photo's own edges (guided filter)")
     p.add_argument("--quality", choices=("fast", "best"), default="fast",
-                   help="best adds a brightened look at the photo, and a second look at a small "
-                        "subject (3-4x the time)")
+                   help="best adds a brightened look at a dark photo, and a second look at a "
+                        "small subject (2-4x the time)")
     p.add_argument("--threshold", type=float, help="hard mask: 0 < T < 1")
     p.add_argument("--box", metavar="X,Y,W,H",
                    help="mask only inside this box (pixels; 0 outside): point at the subject")

@@ -41,8 +41,8 @@ ImageSource = str | Path | Image.Image | np.ndarray
 class MaskOptions:
     # Fit the mask to the photo's own edges (a guided filter on the full-size luma).
     refine: bool = False
-    # "best" adds a brightened view (plain and mirrored) to the plain one and looks again at a
-    # small subject (engine/fusion.py): 3-6 network passes.
+    # "best" adds a brightened view (plain and mirrored) of a dark photo to the plain one and
+    # looks again at a small subject (engine/fusion.py): 1-6 network passes.
     quality: str = "fast"
     # A value in (0, 1) gives a hard mask: 255 where the probability reaches it, else 0.
     threshold: float | None = None

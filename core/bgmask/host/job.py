@@ -24,7 +24,7 @@ from .settings import Settings
 # Where the mask goes, and what happens to a mask the layer already has (key: label).
 OUTPUTS = {"mask": "Layer mask", "selection": "Selection", "layer": "New layer with the mask"}
 EXISTING = {"replace": "Replace it", "intersect": "Intersect with it"}
-QUALITIES = {"fast": "Fast", "best": "Best (3-4x the time)"}
+QUALITIES = {"fast": "Fast", "best": "Best (2-4x the time)"}
 MASK_NAME = "bgmask"  # a mask node's name, where the editor names masks
 COPY_SUFFIX = " (bgmask)"  # the new layer of the "layer" output: "<layer name> (bgmask)"
 
