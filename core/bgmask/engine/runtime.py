@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..host.catalogue import InputSpec
 from ..host.errors import ModelLoadError, ProviderError, RuntimeMissingError, UsageError
-from ..host.settings import Settings
+from ..host.settings import Settings, switch_off_onnxruntime_telemetry
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,11 +32,7 @@ CPU = "CPUExecutionProvider"
 
 
 def import_onnxruntime() -> ModuleType:
-    # onnxruntime 1.32 on Linux records usage events (the executable's path, the model's file
-    # name, run times, a device id) in ~/.cache/Microsoft/DeveloperTools/.onnxruntime and
-    # queues them for upload. Nothing of a bgmask user's leaves the machine, so its switch is
-    # set, and it is read when the library loads: before the import.
-    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    switch_off_onnxruntime_telemetry()  # before the import: the library reads it as it loads
     try:
         import onnxruntime
     except ImportError as exc:

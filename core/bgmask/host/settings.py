@@ -21,9 +21,20 @@ PROVIDERS = "BGMASK_PROVIDERS"  # comma-separated onnxruntime providers
 WORKER_IDLE = "BGMASK_WORKER_IDLE"  # seconds a background worker waits before it exits
 # Set by Flatpak inside a sandbox: the app's id, which names the runtime folder it shares.
 FLATPAK_ID = "FLATPAK_ID"
+# onnxruntime's own switch for its usage telemetry, read when the library loads.
+ONNXRUNTIME_TELEMETRY_OFF = ("ORT_DISABLE_TELEMETRY", "1")
 # Variables of the editor's own Python that would break a different interpreter started from it.
 FOREIGN_PYTHON = ("PYTHONHOME", "PYTHONPATH", "PYTHONSTARTUP", "VIRTUAL_ENV",
                   "PYTHONEXECUTABLE", "__PYVENV_LAUNCHER__")
+
+
+def switch_off_onnxruntime_telemetry() -> None:
+    """Set onnxruntime's telemetry switch in this process; it takes effect only if onnxruntime
+    is imported after this. onnxruntime 1.32 on Linux records usage events (the executable's
+    path, the model's file name, run times, a device id) under ~/.cache/Microsoft and queues
+    them for upload; nothing of a bgmask user's leaves the machine."""
+    name, value = ONNXRUNTIME_TELEMETRY_OFF
+    os.environ[name] = value
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
