@@ -36,7 +36,8 @@ def rows(isnet: Path | None = None):
     for label, options in [
         ("bgmask u2netp (default)", MaskOptions()),
         ("bgmask u2netp --refine", MaskOptions(refine=True)),
-        ("bgmask u2netp --quality best (plain + brightened views, subject zoom)",
+        ("bgmask u2netp --quality best (plain + brightened views of a dark photo, "
+         "subject zoom)",
          MaskOptions(quality="best")),
         ("bgmask u2netp --contrast 1 (no curve)", MaskOptions(contrast=1.0)),
     ]:
