@@ -12,12 +12,11 @@ translucent), and a find of the brightened copy counts only when its mirror imag
 luma is mid-grey or brighter gets no brightened views: u2netp already sees its subject, and
 brightening it washes the subject into a light background and adds background between a
 horse's legs (dev horses MAE 0.0301 with, 0.0299 without, grabcut and alpha mattes unchanged).
-Measured against the
-four geometric views fused by their upper median that this replaces: the mirrored and
-letterboxed views lost the hair of a long-haired portrait (alpha set MAE 0.0996 against 0.0909
-for fast). When the fused subject covers at most half of the picture, the same three views
-look again at its bounding box (with a margin) and that map is averaged in, so a small subject
-is seen at more than a few dozen pixels. Figures: docs/benchmarks.md.
+Measured against the four geometric views fused by their upper median that this replaces: the
+mirrored and letterboxed views lost the hair of a long-haired portrait (alpha set MAE 0.0996
+against 0.0909 for fast). When the fused subject covers at most half of the picture, the same
+views look again at its bounding box (with a margin) and that map is averaged in, so a small
+subject is seen at more than a few dozen pixels. Figures: docs/benchmarks.md.
 """
 
 from __future__ import annotations
