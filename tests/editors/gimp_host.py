@@ -24,6 +24,8 @@ DEPS_PYTHON = "/opt/bgmask-deps/bin/python"  # onnxruntime, numpy, pillow, platf
 sys.path.insert(0, str(REPO / "installers"))
 from bgmask_installer.stage import stage_gimp  # noqa: E402
 
+from .virtual_screen import on_a_virtual_screen  # noqa: E402
+
 SCRIPT = str(HERE / "gimp-chroot.sh")
 # The Debian suites whose GIMP the tests run in: GIMP 3.0 and GIMP 3.2.
 SUITES = ("trixie", "forky")
@@ -159,6 +161,8 @@ def run_gimp(root: Path, name: str, job: dict, photos: list[Path], model_file: P
                "-d", "--batch-interpreter=python-fu-eval",
                "-b", f"exec(open('{inner_work}/{driver}').read())", "--quit"]
     start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    proc = on_a_virtual_screen(
+        lambda: subprocess.run(command, capture_output=True, text=True, timeout=timeout),
+        lambda run: run.stdout + run.stderr, lambda run: gui and run.returncode != 0)
     return GimpRun(root, work, proc.returncode, proc.stdout + proc.stderr,
                    time.perf_counter() - start)

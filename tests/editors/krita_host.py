@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from .virtual_screen import on_a_virtual_screen
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 TEMPLATE = Path("/var/cache/bgmask-ci/krita-profile")
@@ -121,15 +123,19 @@ def launch(profile: Path, env: dict[str, str], timeout: float,
     command = ["xvfb-run", "-a", "-s", "-screen 0 1920x1080x24", "krita", "--nosplash"]
     if wrap:
         command = [*wrap, "env", "-i", *[f"{k}={v}" for k, v in env.items()], *command]
-    proc = subprocess.Popen(command, env=None if wrap else env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        out += f"\n[killed after {timeout:.0f} s]"
-    return subprocess.CompletedProcess(command, proc.returncode, out, "")
+
+    def start() -> subprocess.CompletedProcess:
+        proc = subprocess.Popen(command, env=None if wrap else env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            out += f"\n[killed after {timeout:.0f} s]"
+        return subprocess.CompletedProcess(command, proc.returncode, out, "")
+
+    return on_a_virtual_screen(start, lambda run: run.stdout, lambda run: run.returncode != 0)
 
 
 def install_driver(profile: Path) -> None:
