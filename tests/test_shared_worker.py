@@ -26,8 +26,8 @@ from .conftest import stop_worker
 pytestmark = pytest.mark.slow
 
 
-def mask_with(client: WorkerClient, sample_rgb: np.ndarray) -> bytes:
-    return client.mask(sample_rgb.tobytes(), sample_rgb.shape[1], sample_rgb.shape[0], "rgb8").mask
+def mask_with(client: WorkerClient, photo: np.ndarray) -> bytes:
+    return client.mask(photo.tobytes(), photo.shape[1], photo.shape[0], "rgb8").mask
 
 
 def hello_pid(client: WorkerClient) -> int:

@@ -65,15 +65,15 @@ def kind(client: WorkerClient) -> str:
     return "background" if client.background else "one-shot"
 
 
-def click(sample_rgb: np.ndarray) -> tuple[str, int | None, str | None, bytes]:
+def click(photo: np.ndarray) -> tuple[str, int | None, str | None, bytes]:
     """One GIMP-style click: (client kind, background worker pid, fallback reason, mask)."""
     with job.click_client() as c:
         pid = hello_pid(c) if c.background else None
-        return kind(c), pid, c.fallback_reason, mask_with(c, sample_rgb)
+        return kind(c), pid, c.fallback_reason, mask_with(c, photo)
 
 
-def started_worker(sample_rgb: np.ndarray) -> int:
-    kind, pid, reason, _ = click(sample_rgb)
+def started_worker(photo: np.ndarray) -> int:
+    kind, pid, reason, _ = click(photo)
     assert kind == "background", reason
     return pid
 
